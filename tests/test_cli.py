@@ -1,0 +1,52 @@
+"""The command line: every subcommand answers --help, bad input is one line and exit 2."""
+
+import subprocess
+import sys
+
+import pytest
+
+from strata_roq.cli import COMMANDS, main
+
+
+def run_cli(*args, timeout=60):
+    return subprocess.run([sys.executable, "-m", "strata_roq", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_version_and_help():
+    result = run_cli("--version")
+    assert result.returncode == 0 and "strata-roq" in result.stdout
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for name, _, _ in COMMANDS:
+        assert name in result.stdout
+
+
+@pytest.mark.parametrize("name", [c[0] for c in COMMANDS])
+def test_every_subcommand_has_help(name, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([name, "--help"])
+    assert info.value.code == 0
+    assert "usage: strata-roq " + name in capsys.readouterr().out
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    assert main([]) == 2
+    assert "COMMAND" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["probe", "-i", "bogus://x:1", "--duration", "1"], "unknown scheme 'bogus://'"),
+        (["probe", "-i", "udp://@:7000?nope=1", "--duration", "1"], "unknown parameter 'nope'"),
+        (["testsrc", "-o", "udp://127.0.0.1", "--duration", "1"], "has no port"),
+    ],
+)
+def test_bad_endpoint_is_one_line_and_exit_2(args, fragment):
+    result = run_cli(*args)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert fragment in lines[0]
+    assert "Traceback" not in result.stderr
