@@ -31,6 +31,20 @@ class RealClock:
         return time.monotonic()
 
 
+class WallClock:
+    """Seconds since the Unix epoch (``time.time``).
+
+    Only for *measuring* glass-to-glass latency between processes or machines: the test
+    source stamps frames with wall-clock capture times and the probe reads arrivals on the
+    same scale. Never use it to schedule: it jumps when NTP steps the clock.
+    """
+
+    __slots__ = ()
+
+    def now(self) -> float:
+        return time.time()
+
+
 @dataclass(order=True)
 class TimerHandle:
     """A timer scheduled on a :class:`VirtualClock`; ``cancel()`` makes it a no-op."""

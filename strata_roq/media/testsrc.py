@@ -1,0 +1,194 @@
+"""A live test source: moving picture + tone, encoded and muxed to MPEG-TS datagrams.
+
+Every test and benchmark needs real media with known frames. :class:`TestSource` makes one
+picture per call (a scrolling gradient, a moving box and the frame number as a bar code),
+encodes it with libx264/libx265 tuned for low delay, stamps it with its capture time
+(:mod:`strata_roq.media.stamp`), muxes it with AAC or Opus audio into MPEG-TS with PyAV, and
+returns the datagrams (7×188 bytes; a shorter one closes each frame so no frame waits for
+the next). It never sleeps or reads a clock: the caller passes the capture time and paces.
+"""
+
+from __future__ import annotations
+
+import fractions
+import io
+
+import numpy as np
+
+from strata_roq.media.stamp import CaptureStamp, insert_stamp
+from strata_roq.media.ts import TS_PACKET_SIZE
+
+DATAGRAM_PACKETS = 7
+DATAGRAM_SIZE = DATAGRAM_PACKETS * TS_PACKET_SIZE
+AUDIO_RATE = 48000
+#: Audio is encoded this far ahead of the picture so the muxer's interleaving never holds a
+#: video frame back waiting for audio (a video frame leaves the muxer as soon as it is fed).
+AUDIO_LEAD = 0.12
+
+
+class _Sink(io.RawIOBase):
+    """In-memory file object the muxer writes to."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        self.buffer += b
+        return len(b)
+
+
+class TestSource:
+    """Encodes synthetic frames on demand; see the module docstring."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, *, width: int = 1280, height: int = 720, fps: int = 30,
+                 bitrate: int = 4_000_000, gop: int = 60, bframes: int = 0,
+                 codec: str = "h264", audio: str | None = "aac", stream_id: int = 1,
+                 stamp: bool = True) -> None:
+        import av
+
+        if codec not in ("h264", "hevc"):
+            raise ValueError(f"unsupported video codec {codec!r} (h264 or hevc)")
+        if audio not in ("aac", "opus", None):
+            raise ValueError(f"unsupported audio codec {audio!r} (aac, opus or none)")
+        self.width, self.height, self.fps = width - width % 2, height - height % 2, fps
+        self.codec, self.audio_codec, self.stream_id, self.stamp = codec, audio, stream_id, stamp
+        self.gop = gop
+        self.frame_index = 0
+        self.video_packets = 0
+        self.bytes_out = 0
+        self._sink = _Sink()
+        self._pending = bytearray()
+        self._container = av.open(self._sink, "w", format="mpegts", options={
+            "flush_packets": "1", "max_interleave_delta": "1", "pes_payload_size": "0",
+            "pcr_period": "20", "max_delay": "100000"})
+        if codec == "h264":
+            params = f"keyint={gop}:min-keyint={gop}:scenecut=0:aud=1:bframes={bframes}"
+            if bframes:
+                params += ":b-adapt=0:rc-lookahead=0"
+            options = {"preset": "ultrafast", "tune": "zerolatency", "x264-params": params}
+            self._video = self._container.add_stream("libx264", rate=fps, options=options)
+        else:
+            params = (f"keyint={gop}:min-keyint={gop}:scenecut=0:aud=1:bframes={bframes}"
+                      ":log-level=error:repeat-headers=1")
+            options = {"preset": "ultrafast", "tune": "zerolatency", "x265-params": params}
+            self._video = self._container.add_stream("libx265", rate=fps, options=options)
+        self._video.width, self._video.height = self.width, self.height
+        self._video.pix_fmt = "yuv420p"
+        self._video.bit_rate = bitrate
+        self._video.codec_context.time_base = fractions.Fraction(1, fps)
+        self._capture_ns: dict[int, int] = {}
+        self._audio = None
+        self._audio_pts = 0
+        if audio:
+            name = "aac" if audio == "aac" else "libopus"
+            self._audio = self._container.add_stream(name, rate=AUDIO_RATE)
+            self._audio.layout = "stereo"
+            self._audio.bit_rate = 96_000
+        self._audio_frame_size = 1024 if audio == "aac" else 960
+        self._base_y = np.add.outer(np.arange(self.height) // 4,
+                                    np.arange(self.width * 2) // 5).astype(np.uint8)
+        self._uv = np.full((self.height // 2, self.width), 128, np.uint8)
+
+    # -- picture and sound --------------------------------------------------------------
+    def _picture(self, index: int):
+        import av
+
+        h, w = self.height, self.width
+        shift = (index * 8) % w
+        y = self._base_y[:, shift:shift + w].copy()
+        box = min(h, w) // 6
+        bx = (index * 7) % max(1, w - box)
+        by = (h - box) // 2 + int((h // 4) * np.sin(index / 15))
+        by = max(0, min(h - box, by))
+        y[by:by + box, bx:bx + box] = 235
+        bits = max(1, w // 32)
+        for b in range(32):  # the frame number as a bar code along the top
+            y[: h // 24, b * bits:(b + 1) * bits] = 235 if (index >> (31 - b)) & 1 else 16
+        uv = self._uv.copy()
+        uv[: h // 4, (index * 3) % (w // 2)] = 60
+        frame = av.VideoFrame.from_ndarray(np.concatenate([y, uv]), format="yuv420p")
+        frame.pts = index
+        frame.time_base = fractions.Fraction(1, self.fps)
+        return frame
+
+    def _encode_audio_until(self, seconds: float) -> None:
+        import av
+
+        size = self._audio_frame_size
+        while self._audio_pts < seconds * AUDIO_RATE:
+            t = (self._audio_pts + np.arange(size)) / AUDIO_RATE
+            tone = (0.2 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
+            frame = av.AudioFrame.from_ndarray(np.stack([tone, tone]), format="fltp",
+                                               layout="stereo")
+            frame.sample_rate = AUDIO_RATE
+            frame.pts = self._audio_pts
+            frame.time_base = fractions.Fraction(1, AUDIO_RATE)
+            self._audio_pts += size
+            for packet in self._audio.encode(frame):
+                self._container.mux(packet)
+
+    # -- public ---------------------------------------------------------------------------
+    def encode_frame(self, capture_ns: int) -> list[bytes]:
+        """Make, encode, stamp and mux the next picture; return the datagrams it produced.
+
+        ``capture_ns`` is the capture time (Unix-epoch ns) stamped into the picture.
+        With B-frames the encoder may return a picture's data one or more calls later.
+        """
+        import av
+
+        index = self.frame_index
+        self.frame_index += 1
+        if self._audio is not None:
+            self._encode_audio_until(index / self.fps + AUDIO_LEAD)
+        picture = self._picture(index)
+        self._capture_ns[index] = capture_ns
+        for packet in self._video.encode(picture):
+            self._mux_video(packet, av)
+        return self._datagrams(final=True)
+
+    def _mux_video(self, packet, av) -> None:
+        data = bytes(packet)
+        if self.stamp:
+            # pts counts pictures, so the stamp carries the index of this picture
+            pts_index = (round(packet.pts * packet.time_base * self.fps)
+                         if packet.pts is not None else self.video_packets)
+            capture_ns = self._capture_ns.pop(pts_index, 0)
+            data = insert_stamp(data, CaptureStamp(self.stream_id, pts_index, capture_ns),
+                                self.codec)
+        out = av.Packet(data)
+        out.pts, out.dts, out.time_base = packet.pts, packet.dts, packet.time_base
+        out.is_keyframe = packet.is_keyframe
+        out.stream = self._video
+        self._container.mux(out)
+        self.video_packets += 1
+
+    def _datagrams(self, final: bool) -> list[bytes]:
+        self._pending += self._sink.buffer
+        self._sink.buffer.clear()
+        pending = self._pending
+        out = [bytes(pending[i:i + DATAGRAM_SIZE])
+               for i in range(0, len(pending) - DATAGRAM_SIZE + 1, DATAGRAM_SIZE)]
+        rest = len(pending) % DATAGRAM_SIZE
+        del pending[:len(pending) - rest]
+        if final and pending:
+            out.append(bytes(pending))
+            pending.clear()
+        self.bytes_out += sum(len(d) for d in out)
+        return out
+
+    def close(self) -> list[bytes]:
+        """Flush the encoders and the muxer; return the last datagrams."""
+        import av
+
+        for packet in self._video.encode(None):
+            self._mux_video(packet, av)
+        if self._audio is not None:
+            for packet in self._audio.encode(None):
+                self._container.mux(packet)
+        self._container.close()
+        return self._datagrams(final=True)
