@@ -21,7 +21,6 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("demo", "demo", "run the built-in demo: test source -> local receive -> probe"),
     ("testsrc", "testsrc", "encode a moving test pattern with audio and send it live"),
     ("probe", "probe", "receive a stream and report frames, decodability and latency"),
-    ("netsim", "netsim", "user-space UDP impairment relay (delay, jitter, loss, rate, traces)"),
 ]
 
 log = logging.getLogger("strata_roq")

@@ -82,6 +82,7 @@ class TestSource:
         self._video.bit_rate = bitrate
         self._video.codec_context.time_base = fractions.Fraction(1, fps)
         self._capture_ns: dict[int, int] = {}
+        self.key_indices: list[int] = []  # indices of the pictures encoded as key frames
         self._audio = None
         self._audio_pts = 0
         if audio:
@@ -158,6 +159,8 @@ class TestSource:
             pts_index = (round(packet.pts * packet.time_base * self.fps)
                          if packet.pts is not None else self.video_packets)
             capture_ns = self._capture_ns.pop(pts_index, 0)
+            if packet.is_keyframe:
+                self.key_indices.append(pts_index)
             data = insert_stamp(data, CaptureStamp(self.stream_id, pts_index, capture_ns),
                                 self.codec)
         out = av.Packet(data)

@@ -1,0 +1,151 @@
+"""Encode a moving test pattern with a tone, live, and send it as MPEG-TS over UDP or RTP.
+
+Each video frame carries its capture time in an SEI message, so `strata-roq probe` (or any
+Strata receiver) can measure glass-to-glass latency per frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import struct
+import sys
+import time
+
+from strata_roq.errors import UsageError
+from strata_roq.units import parse_bitrate, parse_seconds, parse_size
+from strata_roq.urls import Endpoint, parse_endpoints
+
+_RTP_HEADER = struct.Struct(">BBHII")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", required=True,
+                   help="where to send: udp://HOST:PORT or rtp://HOST:PORT (comma-separated for several)")
+    p.add_argument("--duration", default="10", help="how long to run (e.g. 30, 2m; 0 = forever)")
+    p.add_argument("--frames", type=int, default=0, help="stop after this many frames (0 = no limit)")
+    p.add_argument("--size", default="1280x720", help="picture size WIDTHxHEIGHT (default 1280x720)")
+    p.add_argument("--fps", type=int, default=30, help="frames per second (default 30)")
+    p.add_argument("--bitrate", default="4M", help="video bit rate (default 4M)")
+    p.add_argument("--gop", type=int, default=60, help="key frame interval in frames (default 60)")
+    p.add_argument("--bframes", type=int, default=0, help="B-frames between references (default 0)")
+    p.add_argument("--codec", choices=("h264", "hevc"), default="h264")
+    p.add_argument("--audio", choices=("aac", "opus", "none"), default="aac")
+    p.add_argument("--stream-id", type=int, default=1, help="stream id written into the stamps")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+
+
+def source_options(args: argparse.Namespace) -> dict:
+    """TestSource keyword arguments from parsed options (also used by `demo`)."""
+    width, height = parse_size(args.size, "--size")
+    if not 1 <= args.fps <= 240:
+        raise UsageError(f"--fps {args.fps} is outside 1..240")
+    if args.gop < 1:
+        raise UsageError(f"--gop {args.gop} must be at least 1")
+    if not 0 <= args.bframes <= 8:
+        raise UsageError(f"--bframes {args.bframes} is outside 0..8")
+    return dict(width=width, height=height, fps=args.fps,
+                bitrate=parse_bitrate(args.bitrate, "--bitrate"), gop=args.gop,
+                bframes=args.bframes, codec=args.codec,
+                audio=None if args.audio == "none" else args.audio, stream_id=args.stream_id)
+
+
+class _Output:
+    """One destination; wraps datagrams in RTP (PT 33, MP2T) for rtp://."""
+
+    def __init__(self, endpoint: Endpoint, sock) -> None:
+        self.endpoint = endpoint
+        self.sock = sock
+        self.rtp = endpoint.scheme == "rtp"
+        self.seq = random.randrange(0x10000)
+        self.ssrc = endpoint.get_int("ssrc", random.randrange(1 << 32), minimum=0,
+                                     maximum=0xFFFFFFFF) & ~1  # even: odd SSRCs mean retransmission in RIST
+        self.pt = endpoint.get_int("pt", 33, minimum=0, maximum=127)
+
+    def send(self, datagram: bytes, capture_s: float) -> None:
+        if self.rtp:
+            ts = int(capture_s * 90000) & 0xFFFFFFFF
+            datagram = _RTP_HEADER.pack(0x80, self.pt, self.seq, ts, self.ssrc) + datagram
+            self.seq = (self.seq + 1) & 0xFFFF
+        self.sock.sendto(datagram, self.endpoint.address)
+
+
+async def stream(endpoints: list[Endpoint], options: dict, duration: float, frames: int = 0,
+                 progress=None, stop: asyncio.Event | None = None) -> dict:
+    """Encode and send in real time until ``duration``/``frames``/``stop``; return totals.
+
+    ``progress(stats)`` is called about once a second.
+    """
+    from strata_roq.io.udp import UdpSocket
+    from strata_roq.media.testsrc import TestSource
+
+    source = TestSource(**options)
+    outputs = []
+    for ep in endpoints:
+        if ep.listen:
+            raise UsageError(f"{ep.url}: testsrc sends, so the URL needs a host, not '@'")
+        sock = await UdpSocket.open(peer=ep.address, device=ep.get_str("dev"))
+        outputs.append(_Output(ep, sock))
+    fps = options.get("fps", 30)
+    stats = {"frames": 0, "datagrams": 0, "bytes": 0, "elapsed_s": 0.0, "late_frames": 0}
+    start = time.monotonic()
+    next_report = start + 1.0
+    try:
+        while not (stop and stop.is_set()):
+            index = source.frame_index
+            if frames and index >= frames or duration and index >= duration * fps:
+                break
+            target = start + index / fps
+            delay = target - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif delay < -1.0 / fps:
+                stats["late_frames"] += 1
+            capture_ns = time.time_ns()
+            datagrams = source.encode_frame(capture_ns)
+            _send_all(outputs, datagrams, capture_ns / 1e9, stats)
+            stats["frames"] = source.frame_index
+            now = time.monotonic()
+            stats["elapsed_s"] = round(now - start, 3)
+            if progress and now >= next_report:
+                next_report += 1.0
+                progress(dict(stats))
+        _send_all(outputs, source.close(), time.time(), stats)
+    finally:
+        for out in outputs:
+            out.sock.close()
+    stats["elapsed_s"] = round(time.monotonic() - start, 3)
+    stats["frames"] = source.frame_index
+    stats["key_frame_indices"] = list(source.key_indices)
+    stats["bitrate_bps"] = int(stats["bytes"] * 8 / stats["elapsed_s"]) if stats["elapsed_s"] else 0
+    return stats
+
+
+def _send_all(outputs, datagrams, capture_s: float, stats: dict) -> None:
+    for d in datagrams:
+        for out in outputs:
+            out.send(d, capture_s)
+        stats["datagrams"] += 1
+        stats["bytes"] += len(d)
+
+
+def run(args: argparse.Namespace) -> int:
+    endpoints = parse_endpoints(args.output, ("udp", "rtp"))
+    options = source_options(args)
+    duration = parse_seconds(args.duration, "--duration")
+    import av.logging
+
+    av.logging.set_level(av.logging.ERROR)
+
+    def progress(s: dict) -> None:
+        rate = s["bytes"] * 8 / max(s["elapsed_s"], 1e-9) / 1e6
+        print(f"testsrc: {s['frames']} frames, {s['datagrams']} datagrams, {rate:.2f} Mbit/s, "
+              f"{s['elapsed_s']:.0f}s", file=sys.stderr, flush=True)
+
+    stats = asyncio.run(stream(endpoints, options, duration, args.frames,
+                               None if args.quiet else progress))
+    print(f"testsrc: done: {stats['frames']} frames, {stats['datagrams']} datagrams, "
+          f"{stats['bitrate_bps'] / 1e6:.2f} Mbit/s, {stats['late_frames']} late",
+          file=sys.stderr)
+    return 0
