@@ -394,6 +394,8 @@ class TsDemuxer:
         buf = self._pes.get(pid)
         if hdr.pusi:
             if buf is not None:
+                if gap:  # packets lost just before this start: the previous PES lost its tail
+                    buf.cc_error = True
                 self._emit(pid, out)
             buf = self._pes[pid] = _PesBuffer(now, hdr.random_access)
         elif buf is None:

@@ -1,0 +1,123 @@
+"""The Framer: frame boundaries and kinds agree with PyAV's demuxer; RTP modes; bad input."""
+
+from __future__ import annotations
+
+import struct
+
+import av
+from hypothesis import given, settings, strategies as st
+
+from strata_roq.media.frames import DISPOSABLE_PRIORITY, Framer, MediaFrame
+from strata_roq.media.nal import FrameKind
+
+
+def _frames(datagrams, mode="ts", **kwargs) -> list[MediaFrame]:
+    framer = Framer(latency=0.5, mode=mode, **kwargs)
+    out = []
+    for i, d in enumerate(datagrams):
+        frame = framer.push(d, i * 0.001)
+        assert frame is not None
+        assert frame.deadline == frame.capture_time + 0.5
+        out += framer.pop_completed()
+    return out + framer.flush()
+
+
+def _pyav_video(path):
+    with av.open(str(path)) as container:
+        return [(p.pts, p.is_keyframe) for p in container.demux(video=0) if p.size]
+
+
+def test_frames_match_pyav_demuxer(ffmpeg_h264_ts, datagrams_of):
+    frames = _frames(datagrams_of(ffmpeg_h264_ts))
+    video = [f for f in frames if f.codec == "h264"]
+    truth = _pyav_video(ffmpeg_h264_ts)
+    assert [f.pts for f in video] == [p for p, _ in truth]
+    assert [f.is_key for f in video] == [k for _, k in truth]
+    assert {f.kind for f in video} == {FrameKind.IDR, FrameKind.P, FrameKind.B}
+    assert all(f.complete for f in frames)
+    # every datagram is in exactly one frame, in order
+    assert sum(len(f.packets) for f in frames) == len(datagrams_of(ffmpeg_h264_ts))
+    assert [f.gop for f in video if f.is_key] == [1, 2, 3]
+    audio = [f for f in frames if f.kind is FrameKind.AUDIO]
+    assert audio and all(f.priority > max(v.priority for v in video if not v.is_key)
+                         for f in audio)
+    disposable = [f for f in video if not f.reference]
+    assert disposable and all(f.priority == DISPOSABLE_PRIORITY for f in disposable)
+
+
+def test_pyav_source_frames_carry_stamps(pyav_h264_datagrams):
+    datagrams, source = pyav_h264_datagrams
+    video = [f for f in _frames(datagrams) if f.codec == "h264"]
+    assert len(video) == 90
+    assert sorted(f.stamp.frame_index for f in video) == list(range(90))
+    assert [f.stamp.frame_index for f in video if f.is_key] == source.key_indices == [0, 30, 60]
+    # pictures come in decode order with B-frames; stamps name display order
+    assert [f.stamp.frame_index for f in video][:4] == [0, 3, 1, 2]
+    assert sum(f.kind is FrameKind.AUDIO for f in _frames(datagrams)) > 100
+
+
+def _rtp(payload: bytes, seq: int, ts: int, pt: int = 33, marker: bool = False) -> bytes:
+    return struct.pack(">BBHII", 0x80, pt | (0x80 if marker else 0), seq & 0xFFFF, ts,
+                       0x1234) + payload
+
+
+def test_rtp_mp2t_gives_the_same_frames(pyav_h264_datagrams):
+    datagrams, _ = pyav_h264_datagrams
+    plain = _frames(datagrams)
+    rtp = _frames([_rtp(d, i, i * 3000) for i, d in enumerate(datagrams)], mode="rtp")
+    assert [(f.kind, f.pts, len(f.packets)) for f in rtp] == \
+        [(f.kind, f.pts, len(f.packets)) for f in plain]
+
+
+def _rfc6184(access_unit: bytes, mtu: int = 300):
+    """Packetise an Annex-B access unit as RFC 6184 single NAL / FU-A payloads."""
+    nals = [n for n in access_unit.replace(b"\x00\x00\x00\x01", b"\x00\x00\x01").split(b"\x00\x00\x01") if n]
+    for nal in nals:
+        if len(nal) <= mtu:
+            yield nal
+            continue
+        head, body = nal[0], nal[1:]
+        for i in range(0, len(body), mtu):
+            start, end = i == 0, i + mtu >= len(body)
+            yield bytes([(head & 0xE0) | 28, (0x80 if start else 0) | (0x40 if end else 0)
+                         | (head & 0x1F)]) + body[i:i + mtu]
+
+
+def test_rtp_h264_payload_is_classified(ffmpeg_h264_ts):
+    packets, seq = [], 0
+    with av.open(str(ffmpeg_h264_ts)) as container:
+        truth = []
+        for p in container.demux(video=0):
+            if not p.size:
+                continue
+            truth.append(p.is_keyframe)
+            payloads = list(_rfc6184(bytes(p)))
+            for k, payload in enumerate(payloads):
+                packets.append(_rtp(payload, seq, p.pts, pt=96, marker=k == len(payloads) - 1))
+                seq += 1
+    frames = _frames(packets, mode="rtp", rtp_codec="h264")
+    assert [f.is_key for f in frames] == truth
+    assert FrameKind.B in {f.kind for f in frames}
+
+
+def test_malformed_packets_are_counted_and_dropped():
+    framer = Framer(mode="ts")
+    assert framer.push(b"\x47" * 100, 0.0) is None
+    assert framer.push(b"\x00" * 188, 0.0) is None
+    assert framer.counters.truncated == 1 and framer.counters.sync_errors == 1
+    rtp = Framer(mode="rtp")
+    assert rtp.push(b"\x80\x21", 0.0) is None
+    assert rtp.push(b"\x40" + bytes(20), 0.0) is None           # version 1
+    assert rtp.push(b"\x90\x21" + bytes(10) + b"\x00\x00\x00\x09", 0.0) is None  # ext past end
+    assert rtp.rtp_errors == 3
+
+
+@settings(max_examples=300)
+@given(st.lists(st.binary(max_size=1400), max_size=8))
+def test_random_input_never_raises(chunks):
+    for mode in ("ts", "rtp"):
+        framer = Framer(mode=mode, rtp_codec="h264" if mode == "rtp" else None)
+        for c in chunks:
+            framer.push(c, 0.0)
+            framer.push(b"\x47" + c[:187].ljust(187, b"\x00"), 0.0)
+        framer.flush()

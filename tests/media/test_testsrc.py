@@ -1,0 +1,47 @@
+"""The test source makes real, standard streams: ffprobe and PyAV agree."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from strata_roq.media.testsrc import DATAGRAM_SIZE, TestSource
+
+
+def _ffprobe(path):
+    ffprobe = shutil.which("ffprobe")
+    assert ffprobe, "ffprobe (ffmpeg) is not installed"
+    out = subprocess.run([ffprobe, "-v", "error", "-show_streams", "-of", "json", str(path)],
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    return {s["codec_type"]: s for s in json.loads(out)["streams"]}
+
+
+@pytest.mark.parametrize("codec, audio, ff_video, ff_audio", [
+    ("h264", "aac", "h264", "aac"), ("h264", "opus", "h264", "opus"), ("hevc", None, "hevc", None)])
+def test_streams_are_standard(tmp_path, codec, audio, ff_video, ff_audio):
+    source = TestSource(width=320, height=240, fps=25, bitrate=500_000, gop=25, codec=codec,
+                        audio=audio)
+    per_frame = [source.encode_frame(i * 40_000_000) for i in range(50)]
+    tail = source.close()
+    path = tmp_path / "out.ts"
+    path.write_bytes(b"".join(d for frame in per_frame for d in frame) + b"".join(tail))
+    streams = _ffprobe(path)
+    assert streams["video"]["codec_name"] == ff_video
+    assert (streams["video"]["width"], streams["video"]["height"]) == (320, 240)
+    assert streams.get("audio", {}).get("codec_name") == ff_audio
+    assert source.key_indices == [0, 25]
+    # whole datagrams of 7 packets, and a shorter one only at a frame's end
+    for frame in per_frame:
+        assert all(len(d) == DATAGRAM_SIZE for d in frame[:-1])
+        assert all(len(d) % 188 == 0 for d in frame)
+    assert all(frame for frame in per_frame), "every picture leaves the muxer at once"
+
+
+def test_bad_options_are_rejected():
+    with pytest.raises(ValueError):
+        TestSource(codec="vp9")
+    with pytest.raises(ValueError):
+        TestSource(audio="mp3")
