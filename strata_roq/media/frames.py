@@ -23,6 +23,7 @@ from strata_roq.media.stamp import CaptureStamp, find_stamp
 from strata_roq.media.ts import (PID_NULL, TS_PACKET_SIZE, TS_SYNC, PsiTables, TsCounters,
                                  parse_pes_header, parse_ts_header)
 from strata_roq.errors import ParseError
+from strata_roq.rtp.packet import payload_bounds
 
 #: Scheduling priority by kind (higher = more important). A table, so policies can differ.
 DEFAULT_PRIORITY: dict[FrameKind, int] = {
@@ -253,21 +254,9 @@ class Framer:
 
     # -- RTP ------------------------------------------------------------------------------
     def _push_rtp(self, data, now: float) -> MediaFrame | None:
-        n = len(data)
-        if n < 12 or data[0] >> 6 != 2:
-            self.rtp_errors += 1
-            return None
-        csrc = data[0] & 0x0F
-        start = 12 + 4 * csrc
-        if data[0] & 0x10:
-            if n < start + 4:
-                self.rtp_errors += 1
-                return None
-            start += 4 + 4 * ((data[start + 2] << 8) | data[start + 3])
-        end = n
-        if data[0] & 0x20:
-            end -= data[n - 1] if n else 0
-        if start > end or end > n:
+        try:
+            start, end = payload_bounds(data)
+        except ParseError:
             self.rtp_errors += 1
             return None
         pt = data[1] & 0x7F

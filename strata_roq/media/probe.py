@@ -14,7 +14,9 @@ from collections import Counter
 
 import numpy as np
 
+from strata_roq.errors import ParseError
 from strata_roq.media.nal import FrameKind, NalScanner
+from strata_roq.rtp.packet import payload_bounds
 from strata_roq.media.stamp import find_stamp
 from strata_roq.media.ts import PesUnit, TsDemuxer
 
@@ -101,18 +103,9 @@ class MediaProbe:
                 self.decode_errors += 1
 
     def _strip_rtp(self, data: bytes) -> bytes | None:
-        n = len(data)
-        if n < 12 or data[0] >> 6 != 2:
-            self.rtp_errors += 1
-            return None
-        start = 12 + 4 * (data[0] & 0x0F)
-        if data[0] & 0x10:
-            if n < start + 4:
-                self.rtp_errors += 1
-                return None
-            start += 4 + 4 * ((data[start + 2] << 8) | data[start + 3])
-        end = n - (data[-1] if data[0] & 0x20 else 0)
-        if start > end:
+        try:
+            start, end = payload_bounds(data)
+        except ParseError:
             self.rtp_errors += 1
             return None
         self.rtp_packets += 1
