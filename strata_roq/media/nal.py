@@ -130,30 +130,29 @@ class BitReader:
         return (1 << zeros) - 1 + (self.u(zeros) if zeros else 0)
 
 
+def _ff_coded(rbsp: bytes, i: int) -> tuple[int, int] | None:
+    """An SEI payloadType/payloadSize value (0xFF bytes add 255 each); (value, next index)."""
+    value, n = 0, len(rbsp)
+    while i < n and rbsp[i] == 0xFF:
+        value += 255
+        i += 1
+    return None if i >= n else (value + rbsp[i], i + 1)
+
+
 def parse_sei_messages(rbsp: bytes, offset: int):
-    """Yield ``(payload_type, payload)`` from an SEI RBSP starting at ``offset`` (§7.3.2.3)."""
+    """Yield ``(payload_type, payload)`` from an SEI RBSP starting at ``offset`` (§7.3.2.3).
+
+    Stops quietly at the trailing bits or where the (possibly truncated) data ends.
+    """
     i, n = offset, len(rbsp)
     while i < n and not (rbsp[i] == 0x80 and i == n - 1):
-        ptype = 0
-        while i < n and rbsp[i] == 0xFF:
-            ptype += 255
-            i += 1
-        if i >= n:
+        ptype = _ff_coded(rbsp, i)
+        size = ptype and _ff_coded(rbsp, ptype[1])
+        if not size or size[1] + size[0] > n:
             return
-        ptype += rbsp[i]
-        i += 1
-        size = 0
-        while i < n and rbsp[i] == 0xFF:
-            size += 255
-            i += 1
-        if i >= n:
-            return
-        size += rbsp[i]
-        i += 1
-        if i + size > n:
-            return
-        yield ptype, rbsp[i:i + size]
-        i += size
+        i = size[1]
+        yield ptype[0], rbsp[i:i + size[0]]
+        i += size[0]
 
 
 @dataclass
