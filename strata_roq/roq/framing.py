@@ -1,0 +1,150 @@
+"""RoQ wire format (draft-ietf-avtcore-rtp-over-quic-14): flow ids, stream and datagram
+encapsulation, error codes.
+
+§5.1: every stream and every DATAGRAM starts with a flow identifier (a QUIC varint).
+§5.2.1: a stream then carries ``{Length (i), RTP/RTCP packet}`` records, split across QUIC
+STREAM frames wherever QUIC likes — so :class:`StreamParser` is incremental.
+§5.3: a DATAGRAM carries the flow id and exactly one packet. §7: error codes.
+Malformed input raises :class:`RoqProtocolError` carrying the draft's error code, nothing else.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from aioquic.buffer import encode_uint_var
+
+from strata_roq.errors import StrataError
+
+#: ALPN token of the draft revision this implements (§4.1: drafts use ``roq-NN``).
+ALPN = "roq-14"
+#: Largest RTP/RTCP packet accepted on a stream; a longer length field is a PACKET_ERROR.
+MAX_PACKET_SIZE = 65535
+MAX_VARINT = (1 << 62) - 1
+
+
+class RoqErrorCode(IntEnum):
+    """§7 application error codes (CONNECTION_CLOSE, RESET_STREAM, STOP_SENDING)."""
+
+    NO_ERROR = 0x00
+    GENERAL_ERROR = 0x01
+    INTERNAL_ERROR = 0x02
+    PACKET_ERROR = 0x03
+    STREAM_CREATION_ERROR = 0x04
+    FRAME_CANCELLED = 0x05
+    UNKNOWN_FLOW_ID = 0x06
+    EXPECTATION_UNMET = 0x07
+
+
+class RoqProtocolError(StrataError):
+    """The peer broke the RoQ framing; ``code`` is what to close or reset with."""
+
+    def __init__(self, code: RoqErrorCode, reason: str) -> None:
+        super().__init__(f"{code.name}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+def encode_varint(value: int) -> bytes:
+    """QUIC variable-length integer (RFC 9000 §16), via aioquic."""
+    if not 0 <= value <= MAX_VARINT:
+        raise ValueError(f"{value} does not fit a QUIC varint")
+    return encode_uint_var(value)
+
+
+def decode_varint(data, offset: int = 0) -> tuple[int, int] | None:
+    """``(value, next offset)`` of the varint at ``offset``, or None if it is incomplete."""
+    if offset >= len(data):
+        return None
+    first = data[offset]
+    size = 1 << (first >> 6)
+    end = offset + size
+    if end > len(data):
+        return None
+    value = first & 0x3F
+    for i in range(offset + 1, end):
+        value = (value << 8) | data[i]
+    return value, end
+
+
+def encode_stream_record(packet: bytes | memoryview) -> bytes:
+    """One ``{Length, packet}`` record for a stream (§5.2.1)."""
+    if not 0 < len(packet) <= MAX_PACKET_SIZE:
+        raise ValueError(f"packet of {len(packet)} bytes cannot be sent")
+    return encode_uint_var(len(packet)) + bytes(packet)
+
+
+def encode_stream_start(flow_id: int, packets=()) -> bytes:
+    """The first bytes of a new stream: the flow id, then any packets."""
+    return encode_varint(flow_id) + b"".join(encode_stream_record(p) for p in packets)
+
+
+def encode_datagram(flow_id: int, packet: bytes | memoryview) -> bytes:
+    """A DATAGRAM payload: flow id + one packet (§5.3)."""
+    return encode_varint(flow_id) + bytes(packet)
+
+
+def parse_datagram(data: bytes | memoryview) -> tuple[int, memoryview]:
+    """``(flow id, packet)`` of a DATAGRAM payload."""
+    head = decode_varint(data)
+    if head is None:
+        raise RoqProtocolError(RoqErrorCode.PACKET_ERROR, "datagram ends inside its flow id")
+    flow_id, offset = head
+    if offset >= len(data):
+        raise RoqProtocolError(RoqErrorCode.PACKET_ERROR, "datagram holds no packet")
+    return flow_id, memoryview(data)[offset:]
+
+
+class StreamParser:
+    """Reassembles the packets of one RoQ stream from arbitrarily split STREAM data."""
+
+    __slots__ = ("flow_id", "_buffer", "_offset", "packets", "bytes", "max_packet_size")
+
+    def __init__(self, max_packet_size: int = MAX_PACKET_SIZE) -> None:
+        self.flow_id: int | None = None
+        self._buffer = bytearray()
+        self._offset = 0
+        self.packets = 0
+        self.bytes = 0
+        self.max_packet_size = max_packet_size
+
+    @property
+    def pending(self) -> int:
+        """Bytes received but not yet part of a whole packet."""
+        return len(self._buffer) - self._offset
+
+    def feed(self, data: bytes, end_stream: bool = False) -> list[bytes]:
+        """Feed the next bytes of the stream; return the packets now complete."""
+        buf = self._buffer
+        buf += data
+        self.bytes += len(data)
+        out: list[bytes] = []
+        offset = self._offset
+        if self.flow_id is None:
+            head = decode_varint(buf, offset)
+            if head is None:
+                return self._done(out, offset, end_stream, "stream ends inside its flow id")
+            self.flow_id, offset = head
+        while True:
+            head = decode_varint(buf, offset)
+            if head is None:
+                break
+            length, start = head
+            if length == 0 or length > self.max_packet_size:
+                raise RoqProtocolError(RoqErrorCode.PACKET_ERROR,
+                                       f"packet length {length} on flow {self.flow_id}")
+            if start + length > len(buf):
+                break
+            out.append(bytes(buf[start:start + length]))
+            offset = start + length
+        self.packets += len(out)
+        return self._done(out, offset, end_stream, "stream ends inside a packet")
+
+    def _done(self, out: list[bytes], offset: int, end_stream: bool, why: str) -> list[bytes]:
+        if offset > 4096 and offset * 2 > len(self._buffer):
+            del self._buffer[:offset]  # compact now and then, not on every packet
+            offset = 0
+        self._offset = offset
+        if end_stream and offset != len(self._buffer):
+            raise RoqProtocolError(RoqErrorCode.PACKET_ERROR, why)
+        return out
