@@ -1,0 +1,132 @@
+"""The receiving half of RoQ: QUIC events in, RTP/RTCP packets out.
+
+Sans-I/O: ``handle_event(event, now)`` returns :class:`RoqPacket` objects. It enforces the
+draft's rules: unidirectional streams only (§5.2, else ROQ_STREAM_CREATION_ERROR), a flow id
+first on every stream and datagram (§5.1; unknown ids get STOP_SENDING(ROQ_UNKNOWN_FLOW_ID)),
+well-formed lengths (else ROQ_PACKET_ERROR closes the connection). A stream still open
+``latency`` after its first byte carries a frame that can no longer be on time: it gets
+STOP_SENDING(ROQ_FRAME_CANCELLED) (§5.2.2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aioquic.quic.connection import QuicConnection
+from aioquic.quic.events import DatagramFrameReceived, StreamDataReceived, StreamReset
+
+from strata_roq.roq.framing import RoqErrorCode, RoqProtocolError, StreamParser, parse_datagram
+
+
+@dataclass(slots=True)
+class RoqPacket:
+    flow_id: int
+    data: bytes
+    arrival: float
+    stream_id: int | None    # None: it came in a DATAGRAM
+
+
+@dataclass
+class ReceiverStats:
+    packets: int = 0
+    bytes: int = 0
+    streams: int = 0
+    datagrams: int = 0
+    resets_received: int = 0           # RESET_STREAM from the sender (frame cancelled)
+    stop_sending_sent: int = 0
+    unknown_flow: int = 0
+    protocol_errors: int = 0
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class _Stream:
+    __slots__ = ("parser", "opened", "ignored")
+
+    def __init__(self, now: float) -> None:
+        self.parser = StreamParser()
+        self.opened = now
+        self.ignored = False
+
+
+class RoqReceiver:
+    def __init__(self, quic: QuicConnection, flows: set[int] | None = None,
+                 latency: float | None = None) -> None:
+        self.quic = quic
+        self.flows = flows            # None: accept every flow id
+        self.latency = latency
+        self.stats = ReceiverStats()
+        self.closed_reason: str | None = None
+        self._streams: dict[int, _Stream] = {}
+
+    def handle_event(self, event, now: float) -> list[RoqPacket]:
+        if self.closed_reason is not None:
+            return []
+        try:
+            if isinstance(event, StreamDataReceived):
+                return self._on_stream_data(event, now)
+            if isinstance(event, DatagramFrameReceived):
+                flow_id, packet = parse_datagram(event.data)
+                self.stats.datagrams += 1
+                if self.flows is not None and flow_id not in self.flows:
+                    self.stats.unknown_flow += 1
+                    return []
+                return [self._packet(flow_id, bytes(packet), now, None)]
+            if isinstance(event, StreamReset):
+                self.stats.resets_received += 1
+                self._streams.pop(event.stream_id, None)
+        except RoqProtocolError as exc:
+            self._close(exc.code, exc.reason)
+        return []
+
+    def _on_stream_data(self, event: StreamDataReceived, now: float) -> list[RoqPacket]:
+        sid = event.stream_id
+        if not sid & 2:  # bidirectional streams never carry RoQ flows (§5.2)
+            raise RoqProtocolError(RoqErrorCode.STREAM_CREATION_ERROR,
+                                   f"bidirectional stream {sid}")
+        stream = self._streams.get(sid)
+        if stream is None:
+            stream = self._streams[sid] = _Stream(now)
+            self.stats.streams += 1
+        out: list[RoqPacket] = []
+        if not stream.ignored:
+            had_flow = stream.parser.flow_id is not None
+            packets = stream.parser.feed(event.data, event.end_stream)
+            flow_id = stream.parser.flow_id
+            if flow_id is not None and not had_flow and self.flows is not None \
+                    and flow_id not in self.flows:
+                self.stats.unknown_flow += 1
+                stream.ignored = True
+                self._stop(sid, RoqErrorCode.UNKNOWN_FLOW_ID)
+                packets = []
+            out = [self._packet(flow_id, p, now, sid) for p in packets]
+        if event.end_stream:
+            self._streams.pop(sid, None)
+        return out
+
+    def _packet(self, flow_id: int, data: bytes, now: float, sid: int | None) -> RoqPacket:
+        self.stats.packets += 1
+        self.stats.bytes += len(data)
+        return RoqPacket(flow_id, data, now, sid)
+
+    def expire(self, now: float) -> int:
+        """STOP_SENDING streams open longer than the latency budget; returns how many."""
+        if self.latency is None:
+            return 0
+        stopped = 0
+        for sid, stream in list(self._streams.items()):
+            if not stream.ignored and now - stream.opened > self.latency:
+                stream.ignored = True
+                self._stop(sid, RoqErrorCode.FRAME_CANCELLED)
+                stopped += 1
+        return stopped
+
+    def _stop(self, sid: int, code: RoqErrorCode) -> None:
+        self.quic.stop_stream(sid, code)
+        self.stats.stop_sending_sent += 1
+
+    def _close(self, code: RoqErrorCode, reason: str) -> None:
+        self.stats.protocol_errors += 1
+        self.closed_reason = f"{code.name}: {reason}"
+        self.quic.close(error_code=code, reason_phrase=reason)

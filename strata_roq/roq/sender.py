@@ -1,0 +1,165 @@
+"""The sending half of a RoQ flow: media frames onto QUIC streams or DATAGRAMs.
+
+Sans-I/O on top of aioquic's ``QuicConnection`` (itself sans-I/O): ``send(packet, frame,
+now)`` queues bytes on the connection, the caller transmits. Mapping modes (§5.2, §5.3):
+
+- ``frame``: one unidirectional stream per media frame, so a lost packet of one frame never
+  blocks the next; a frame past its deadline gets RESET_STREAM(ROQ_FRAME_CANCELLED) (§5.2.2);
+- ``stream``: one long stream for the flow (simple, but head-of-line blocking);
+- ``datagram``: one DATAGRAM per packet (RFC 9221), loss left to the application;
+- ``hybrid``: key frames, audio and PSI on streams per frame, P/B-frames as datagrams.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aioquic.quic.connection import QuicConnection
+from aioquic.quic.events import StopSendingReceived
+
+from strata_roq.media.frames import MediaFrame
+from strata_roq.roq.framing import (RoqErrorCode, encode_datagram, encode_stream_record,
+                                    encode_varint)
+
+MODES = ("frame", "stream", "datagram", "hybrid")
+#: Frames at or above this priority ride streams in hybrid mode (key frames, audio, PSI).
+HYBRID_STREAM_PRIORITY = 5
+
+
+@dataclass
+class SenderStats:
+    packets: int = 0
+    bytes: int = 0
+    streams_opened: int = 0
+    datagrams: int = 0
+    resets_sent: int = 0              # RESET_STREAM(FRAME_CANCELLED) for late frames
+    stop_sending_received: int = 0
+    dropped_cancelled: int = 0        # packets of frames already cancelled, not sent
+    dropped_too_big: int = 0          # packets that did not fit a DATAGRAM
+    dropped_late: int = 0             # packets of frames already past their deadline
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _OpenStream:
+    stream_id: int
+    deadline: float
+    finished: bool = False
+    cancelled: bool = False
+    frames: list[int] = field(default_factory=list)
+
+
+class RoqSender:
+    """Maps packets of :class:`MediaFrame` objects onto one QUIC connection."""
+
+    def __init__(self, quic: QuicConnection, flow_id: int = 0, mode: str = "frame") -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown RoQ mode {mode!r} (one of {', '.join(MODES)})")
+        self.quic = quic
+        self.flow_id = flow_id
+        self.mode = mode
+        self.stats = SenderStats()
+        self._flow_prefix = encode_varint(flow_id)
+        self._by_frame: dict[int, _OpenStream] = {}    # frame index → its stream
+        self._by_stream: dict[int, _OpenStream] = {}
+        self._long_stream: int | None = None
+
+    # -- sending ----------------------------------------------------------------------------
+    def send(self, packet: bytes, frame: MediaFrame | None, now: float) -> bool:
+        """Queue one RTP/RTCP packet; False if it was dropped (counted in stats)."""
+        if frame is not None and frame.deadline <= now:
+            self.stats.dropped_late += 1  # better never than late: discard at the sender
+            return False
+        use_datagram = self.mode == "datagram" or (
+            self.mode == "hybrid" and frame is not None and frame.priority < HYBRID_STREAM_PRIORITY)
+        if use_datagram:
+            return self._send_datagram(packet)
+        if self.mode == "stream" or frame is None:
+            return self._send_long(packet)
+        state = self._by_frame.get(frame.index)
+        if state is None:
+            sid = self.quic.get_next_available_stream_id(is_unidirectional=True)
+            state = _OpenStream(sid, frame.deadline, frames=[frame.index])
+            self._by_frame[frame.index] = state
+            self._by_stream[sid] = state
+            self.stats.streams_opened += 1
+            data = self._flow_prefix + encode_stream_record(packet)
+        elif state.cancelled or state.finished:
+            self.stats.dropped_cancelled += 1
+            return False
+        else:
+            data = encode_stream_record(packet)
+        self.quic.send_stream_data(state.stream_id, data)
+        self._count(packet)
+        return True
+
+    def _send_long(self, packet: bytes) -> bool:
+        data = encode_stream_record(packet)
+        if self._long_stream is None:
+            self._long_stream = self.quic.get_next_available_stream_id(is_unidirectional=True)
+            self.stats.streams_opened += 1
+            data = self._flow_prefix + data
+        self.quic.send_stream_data(self._long_stream, data)
+        self._count(packet)
+        return True
+
+    def _send_datagram(self, packet: bytes) -> bool:
+        payload = encode_datagram(self.flow_id, packet)
+        limit = self.quic._remote_max_datagram_frame_size  # noqa: SLF001 - negotiated limit
+        if limit is None or len(payload) > min(limit, self.max_datagram_payload()):
+            self.stats.dropped_too_big += 1
+            return False
+        self.quic.send_datagram_frame(payload)
+        self.stats.datagrams += 1
+        self._count(packet)
+        return True
+
+    def max_datagram_payload(self) -> int:
+        """Room for a DATAGRAM payload in one QUIC packet (short header, AEAD tag, frame)."""
+        return self.quic._max_datagram_size - 40  # noqa: SLF001 - aioquic's packet size
+
+    def _count(self, packet: bytes) -> None:
+        self.stats.packets += 1
+        self.stats.bytes += len(packet)
+
+    def end_frame(self, frame: MediaFrame) -> None:
+        """The frame is complete: close its stream with FIN."""
+        state = self._by_frame.get(frame.index)
+        if state is not None and not state.finished and not state.cancelled:
+            state.finished = True
+            self.quic.send_stream_data(state.stream_id, b"", end_stream=True)
+
+    # -- deadlines --------------------------------------------------------------------------
+    def expire(self, now: float) -> int:
+        """RESET_STREAM(FRAME_CANCELLED) every stream whose frame's deadline has passed and
+        whose data is not all acknowledged; forget the rest. Returns how many were reset."""
+        resets = 0
+        for index, state in list(self._by_frame.items()):
+            if state.deadline > now:
+                continue
+            del self._by_frame[index]
+            self._by_stream.pop(state.stream_id, None)
+            if state.cancelled:
+                continue
+            stream = self.quic._streams.get(state.stream_id)  # noqa: SLF001 - delivery state
+            if stream is None or stream.sender.is_finished:
+                continue  # fully delivered and acknowledged
+            self.quic.reset_stream(state.stream_id, RoqErrorCode.FRAME_CANCELLED)
+            state.cancelled = True
+            resets += 1
+        self.stats.resets_sent += resets
+        return resets
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`expire` next has work (for the caller's timer)."""
+        return min((s.deadline for s in self._by_frame.values()), default=None)
+
+    def handle_event(self, event) -> None:
+        """Feed QUIC events; STOP_SENDING(FRAME_CANCELLED) from the receiver cancels a frame."""
+        if isinstance(event, StopSendingReceived):
+            self.stats.stop_sending_received += 1
+            state = self._by_stream.get(event.stream_id)
+            if state is not None:
+                state.cancelled = True  # aioquic answers with RESET_STREAM itself
