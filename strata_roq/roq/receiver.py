@@ -3,9 +3,10 @@
 Sans-I/O: ``handle_event(event, now)`` returns :class:`RoqPacket` objects. It enforces the
 draft's rules: unidirectional streams only (§5.2, else ROQ_STREAM_CREATION_ERROR), a flow id
 first on every stream and datagram (§5.1; unknown ids get STOP_SENDING(ROQ_UNKNOWN_FLOW_ID)),
-well-formed lengths (else ROQ_PACKET_ERROR closes the connection). A stream still open
-``latency`` after its first byte carries a frame that can no longer be on time: it gets
-STOP_SENDING(ROQ_FRAME_CANCELLED) (§5.2.2).
+well-formed lengths (else ROQ_PACKET_ERROR closes the connection). A stream that stays open
+with no new data for ``latency`` carries a frame that can no longer be on time (its missing
+bytes would arrive too late to matter): it gets STOP_SENDING(ROQ_FRAME_CANCELLED) (§5.2.2).
+Streams that keep delivering — such as one long stream per flow — are left alone.
 """
 
 from __future__ import annotations
@@ -42,11 +43,11 @@ class ReceiverStats:
 
 
 class _Stream:
-    __slots__ = ("parser", "opened", "ignored")
+    __slots__ = ("parser", "last_data", "ignored")
 
     def __init__(self, now: float) -> None:
         self.parser = StreamParser()
-        self.opened = now
+        self.last_data = now
         self.ignored = False
 
 
@@ -90,6 +91,7 @@ class RoqReceiver:
             stream = self._streams[sid] = _Stream(now)
             self.stats.streams += 1
         out: list[RoqPacket] = []
+        stream.last_data = now
         if not stream.ignored:
             had_flow = stream.parser.flow_id is not None
             packets = stream.parser.feed(event.data, event.end_stream)
@@ -111,12 +113,12 @@ class RoqReceiver:
         return RoqPacket(flow_id, data, now, sid)
 
     def expire(self, now: float) -> int:
-        """STOP_SENDING streams open longer than the latency budget; returns how many."""
+        """STOP_SENDING streams idle for longer than the latency budget; returns how many."""
         if self.latency is None:
             return 0
         stopped = 0
         for sid, stream in list(self._streams.items()):
-            if not stream.ignored and now - stream.opened > self.latency:
+            if not stream.ignored and now - stream.last_data > self.latency:
                 stream.ignored = True
                 self._stop(sid, RoqErrorCode.FRAME_CANCELLED)
                 stopped += 1

@@ -1,0 +1,105 @@
+"""Receive RTP over QUIC (RoQ) and hand the stream on as UDP (MPEG-TS) or RTP."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+
+from strata_roq.errors import UsageError
+from strata_roq.urls import parse_endpoint
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-i", "--input", required=True, help="roq://@:PORT?cert=FILE&key=FILE")
+    p.add_argument("-o", "--output", required=True,
+                   help="udp://HOST:PORT (MPEG-TS payload) or rtp://HOST:PORT (RTP as received)")
+    p.add_argument("--latency", type=float, default=500.0,
+                   help="ms a frame's stream may stay open before it is given up (STOP_SENDING)")
+    p.add_argument("--reorder", type=float, default=50.0,
+                   help="ms to wait for a missing RTP packet before moving on (default 50)")
+    p.add_argument("--keylog", metavar="FILE", help="append TLS secrets (SSLKEYLOGFILE format)")
+    p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
+    p.add_argument("--stats-json", metavar="FILE", help="write a JSON stats line every second")
+    p.add_argument("-q", "--quiet", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    source = parse_endpoint(args.input, ("roq",))
+    target = parse_endpoint(args.output, ("udp", "rtp"))
+    if not source.listen:
+        raise UsageError(f"{source.url}: receive listens, write roq://@:PORT")
+    if target.listen:
+        raise UsageError(f"{target.url}: the output is sent, give a host")
+    if args.latency <= 0:
+        raise UsageError("--latency must be greater than 0 ms")
+    from strata_roq.certs import load_or_generate
+
+    cert, key = load_or_generate(source.get_str("cert"), source.get_str("key"))
+    return asyncio.run(_receive(args, source, target, cert, key))
+
+
+async def _receive(args, source, target, cert: str, key: str) -> int:
+    from aioquic.asyncio.server import serve
+
+    from strata_roq.errors import ParseError
+    from strata_roq.io.roq import make_configuration, receiver_protocol
+    from strata_roq.io.udp import UdpSocket
+    from strata_roq.rtp.packet import payload_bounds
+    from strata_roq.rtp.reorder import ReorderBuffer
+
+    out = await UdpSocket.open(peer=target.address)
+    counters = {"forwarded": 0, "bad_rtp": 0}
+    strip = target.scheme == "udp"
+    reorder = ReorderBuffer(args.reorder / 1000.0)
+
+    def forward(packets: list[bytes]) -> None:
+        for data in packets:
+            if strip:
+                start, end = payload_bounds(data)
+                data = data[start:end]
+            out.sendto(data)
+            counters["forwarded"] += 1
+
+    def on_packet(packet) -> None:
+        try:
+            payload_bounds(packet.data)  # validates the RTP header
+        except ParseError:
+            counters["bad_rtp"] += 1
+            return
+        seq = (packet.data[2] << 8) | packet.data[3]
+        forward(reorder.push(packet.data, seq, time.monotonic()))
+
+    async def flush_held() -> None:
+        while True:
+            await asyncio.sleep(0.005)
+            forward(reorder.poll(time.monotonic()))
+
+    protocol = receiver_protocol(on_packet, args.latency / 1000.0)
+    config = make_configuration(False, cert=cert, key=key,
+                                keylog=args.keylog or source.get_str("keylog"))
+    host, port = source.address
+    server = await serve(host, port, configuration=config, create_protocol=protocol)
+    if not args.quiet:
+        print(f"receive: listening on roq://@{host}:{port} -> {target.url}", file=sys.stderr,
+              flush=True)
+    start = time.monotonic()
+    flusher = asyncio.ensure_future(flush_held())
+    try:
+        while not args.duration or time.monotonic() - start < args.duration:
+            await asyncio.sleep(1.0)
+            stats = {"receivers": [r.stats.as_dict() for r in protocol.receivers], **counters,
+                     "reordered": reorder.reordered, "late": reorder.late,
+                     "skipped": reorder.skipped, "duplicates": reorder.duplicates}
+            if args.stats_json:
+                with open(args.stats_json, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(stats) + "\n")
+    finally:
+        flusher.cancel()
+        server.close()
+        out.close()
+    if not args.quiet:
+        print("receive: " + json.dumps(stats), file=sys.stderr)
+    return 0

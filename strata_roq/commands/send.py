@@ -1,0 +1,96 @@
+"""Take a live stream in (raw UDP MPEG-TS or RTP) and send it out as RTP over QUIC (RoQ),
+frame by frame, with every frame's deadline derived from --latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import struct
+import sys
+import time
+
+from strata_roq.errors import UsageError
+from strata_roq.urls import parse_endpoint
+
+_RTP = struct.Struct(">BBHII")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-i", "--input", required=True, help="udp://@:PORT (MPEG-TS) or rtp://@:PORT")
+    p.add_argument("-o", "--output", required=True,
+                   help="roq://HOST:PORT?mode=frame|stream|datagram|hybrid")
+    p.add_argument("--latency", type=float, default=500.0,
+                   help="end-to-end budget in ms every frame's deadline is derived from")
+    p.add_argument("--insecure", action="store_true", help="do not verify the server certificate")
+    p.add_argument("--keylog", metavar="FILE", help="append TLS secrets (SSLKEYLOGFILE format)")
+    p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
+    p.add_argument("--stats-json", metavar="FILE", help="write a JSON stats line every second")
+    p.add_argument("-q", "--quiet", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    source = parse_endpoint(args.input, ("udp", "rtp"))
+    target = parse_endpoint(args.output, ("roq",))
+    if not source.listen:
+        raise UsageError(f"{source.url}: the input is received, write {source.scheme}://@:PORT")
+    if target.listen:
+        raise UsageError(f"{target.url}: send connects to a receiver, give its host")
+    mode = target.get_choice("mode", ("frame", "stream", "datagram", "hybrid"), "frame")
+    if args.latency <= 0:
+        raise UsageError("--latency must be greater than 0 ms")
+    return asyncio.run(_send(args, source, target, mode))
+
+
+async def _send(args, source, target, mode: str) -> int:
+    from aioquic.asyncio.client import connect
+
+    from strata_roq.io.roq import RoqSenderProtocol, make_configuration
+    from strata_roq.io.udp import UdpSocket
+    from strata_roq.media.frames import Framer
+
+    config = make_configuration(True, insecure=args.insecure or target.get_bool("insecure"),
+                                keylog=args.keylog or target.get_str("keylog"),
+                                server_name=target.host)
+    framer = Framer(latency=args.latency / 1000.0, mode="rtp")
+    sock = await UdpSocket.open(bind=source.address)
+    ssrc, seq = random.randrange(1 << 32) & ~1, random.randrange(1 << 16)
+    wrap = source.scheme == "udp"
+    start = time.monotonic()
+    try:
+        async with connect(target.host, target.port, configuration=config,
+                           create_protocol=lambda *a, **k: RoqSenderProtocol(*a, mode=mode, **k),
+                           wait_connected=True) as proto:
+            if not args.quiet:
+                print(f"send: {source.url} -> {target.url} (mode {mode}, latency {args.latency:g} ms)",
+                      file=sys.stderr, flush=True)
+            next_stats = start + 1.0
+            while not args.duration or time.monotonic() - start < args.duration:
+                item = await sock.recv(timeout=0.2)
+                while item is not None:
+                    data, _addr, arrival = item
+                    if wrap:
+                        data = _RTP.pack(0x80, 33, seq, int(arrival * 90000) & 0xFFFFFFFF, ssrc) + data
+                        seq = (seq + 1) & 0xFFFF
+                    frame = framer.push(data, arrival)
+                    if frame is not None:
+                        proto.roq.send(data, frame, arrival)
+                    for done in framer.pop_completed():
+                        proto.roq.end_frame(done)
+                    item = sock.get_nowait()
+                proto.transmit()
+                if args.stats_json and time.monotonic() >= next_stats:
+                    next_stats += 1.0
+                    with open(args.stats_json, "a", encoding="utf-8") as f:
+                        f.write(json.dumps(proto.roq.stats.as_dict()) + "\n")
+            stats = proto.roq.stats.as_dict()
+    except ConnectionError as exc:
+        print(f"send: error: cannot reach {target.url}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        sock.close()
+    if not args.quiet:
+        print("send: " + json.dumps(stats), file=sys.stderr)
+    return 0
