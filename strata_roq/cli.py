@@ -21,8 +21,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("demo", "demo", "run the built-in demo: test source -> local receive -> probe"),
     ("testsrc", "testsrc", "encode a moving test pattern with audio and send it live"),
     ("probe", "probe", "receive a stream and report frames, decodability and latency"),
-    ("send", "send", "take UDP/RTP in and send it as RTP over QUIC (RoQ)"),
-    ("receive", "receive", "receive RTP over QUIC (RoQ) and hand it on as UDP/RTP"),
+    ("send", "send", "take UDP/RTP in and send it as RoQ or RIST"),
+    ("receive", "receive", "receive RoQ or RIST and hand it on as UDP/RTP"),
 ]
 
 log = logging.getLogger("strata_roq")

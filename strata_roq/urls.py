@@ -26,7 +26,7 @@ SCHEME_PARAMS: dict[str, set[str]] = {
         "return-bandwidth", "reorder-buffer", "cname", "virt-dst-port", "secret",
         "aes-type", "key-rotation", "session-timeout", "keepalive-interval",
         "min-retries", "max-retries", "weight", "profile", "congestion-control",
-        "timing-mode", "verbose-level", "stream-id", "miface", "bonding-mode",
+        "timing-mode", "verbose-level", "stream-id", "miface", "bonding-mode", "nack-type",
     },
     "roq": {
         "mode", "cert", "key", "alpn", "flow", "bind", "dev", "name", "insecure",

@@ -1,4 +1,5 @@
-"""Receive RTP over QUIC (RoQ) and hand the stream on as UDP (MPEG-TS) or RTP."""
+"""Receive RTP over QUIC (RoQ) or RIST (TR-06-1/2) and hand the stream on as UDP (MPEG-TS)
+or RTP."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import sys
 import time
 
 from strata_roq.errors import UsageError
-from strata_roq.urls import parse_endpoint
+from strata_roq.urls import parse_endpoint, parse_endpoints
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-i", "--input", required=True, help="roq://@:PORT?cert=FILE&key=FILE")
+    p.add_argument("-i", "--input", required=True,
+                   help="roq://@:PORT?cert=FILE&key=FILE, or rist://@:PORT[?buffer=MS&profile="
+                   "simple|main&secret=..&aes-type=128|256][,rist://@:PORT2] (several = bonded)")
     p.add_argument("-o", "--output", required=True,
                    help="udp://HOST:PORT (MPEG-TS payload) or rtp://HOST:PORT (RTP as received)")
     p.add_argument("--latency", type=float, default=500.0,
@@ -22,17 +25,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="ms to wait for a missing RTP packet before moving on (default 50)")
     p.add_argument("--keylog", metavar="FILE", help="append TLS secrets (SSLKEYLOGFILE format)")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
-    p.add_argument("--stats-json", metavar="FILE", help="write a JSON stats line every second")
+    p.add_argument("--stats-json", metavar="FILE", help="append a JSON stats line periodically")
+    p.add_argument("--stats-interval", type=float, default=1000.0, metavar="MS",
+                   help="ms between stats lines (default 1000)")
     p.add_argument("-q", "--quiet", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
-    source = parse_endpoint(args.input, ("roq",))
     target = parse_endpoint(args.output, ("udp", "rtp"))
-    if not source.listen:
-        raise UsageError(f"{source.url}: receive listens, write roq://@:PORT")
     if target.listen:
         raise UsageError(f"{target.url}: the output is sent, give a host")
+    if args.stats_interval <= 0:
+        raise UsageError("--stats-interval must be greater than 0 ms")
+    sources = parse_endpoints(args.input, ("roq", "rist"))
+    if sources[0].scheme == "rist":
+        if any(s.scheme != "rist" for s in sources):
+            raise UsageError("do not mix rist:// and roq:// inputs")
+        from strata_roq.commands._rist import receive_rist
+        return asyncio.run(receive_rist(args, sources, target))
+    if len(sources) > 1:
+        raise UsageError("several roq:// inputs need the bonding receiver (not built yet)")
+    source = sources[0]
+    if not source.listen:
+        raise UsageError(f"{source.url}: receive listens, write roq://@:PORT")
     if args.latency <= 0:
         raise UsageError("--latency must be greater than 0 ms")
     from strata_roq.certs import load_or_generate

@@ -1,5 +1,6 @@
 """Take a live stream in (raw UDP MPEG-TS or RTP) and send it out as RTP over QUIC (RoQ),
-frame by frame, with every frame's deadline derived from --latency.
+frame by frame, with every frame's deadline derived from --latency — or as RIST (TR-06-1/2)
+to one or more receivers (comma-separated URLs bond: weight=0 duplicates, weight>0 shares).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 import time
 
 from strata_roq.errors import UsageError
-from strata_roq.urls import parse_endpoint
+from strata_roq.urls import parse_endpoint, parse_endpoints
 
 _RTP = struct.Struct(">BBHII")
 
@@ -21,21 +22,35 @@ _RTP = struct.Struct(">BBHII")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-i", "--input", required=True, help="udp://@:PORT (MPEG-TS) or rtp://@:PORT")
     p.add_argument("-o", "--output", required=True,
-                   help="roq://HOST:PORT?mode=frame|stream|datagram|hybrid")
+                   help="roq://HOST:PORT?mode=frame|stream|datagram|hybrid, or "
+                   "rist://HOST:PORT[?buffer=MS&profile=simple|main&secret=..&aes-type=128|256"
+                   "&weight=N][,rist://...]")
     p.add_argument("--latency", type=float, default=500.0,
                    help="end-to-end budget in ms every frame's deadline is derived from")
     p.add_argument("--insecure", action="store_true", help="do not verify the server certificate")
     p.add_argument("--keylog", metavar="FILE", help="append TLS secrets (SSLKEYLOGFILE format)")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
-    p.add_argument("--stats-json", metavar="FILE", help="write a JSON stats line every second")
+    p.add_argument("--stats-json", metavar="FILE", help="append a JSON stats line periodically")
+    p.add_argument("--stats-interval", type=float, default=1000.0, metavar="MS",
+                   help="ms between stats lines (default 1000)")
     p.add_argument("-q", "--quiet", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
     source = parse_endpoint(args.input, ("udp", "rtp"))
-    target = parse_endpoint(args.output, ("roq",))
     if not source.listen:
         raise UsageError(f"{source.url}: the input is received, write {source.scheme}://@:PORT")
+    if args.stats_interval <= 0:
+        raise UsageError("--stats-interval must be greater than 0 ms")
+    targets = parse_endpoints(args.output, ("roq", "rist"))
+    if targets[0].scheme == "rist":
+        if any(t.scheme != "rist" for t in targets):
+            raise UsageError("do not mix rist:// and roq:// outputs")
+        from strata_roq.commands._rist import send_rist
+        return asyncio.run(send_rist(args, source, targets))
+    if len(targets) > 1:
+        raise UsageError("several roq:// paths need the bonding sender (not built yet)")
+    target = targets[0]
     if target.listen:
         raise UsageError(f"{target.url}: send connects to a receiver, give its host")
     mode = target.get_choice("mode", ("frame", "stream", "datagram", "hybrid"), "frame")

@@ -49,6 +49,9 @@ class UdpSocket:
         self.queue_drops = 0
         self.send_errors = 0
         self.default_peer: tuple[str, int] | None = None
+        #: When set, datagrams go straight to ``callback(data, addr, arrival)`` (no queue):
+        #: for protocol cores that must answer at once (RIST NACKs, RTCP).
+        self.callback = None
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -90,6 +93,9 @@ class UdpSocket:
     # -- data ---------------------------------------------------------------------------
     def _on_datagram(self, data: bytes, addr) -> None:
         self.received += 1
+        if self.callback is not None:
+            self.callback(data, addr, self.clock.now())
+            return
         if len(self._queue) >= self.max_queue:
             self.queue_drops += 1
             return
