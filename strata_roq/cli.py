@@ -23,6 +23,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("probe", "probe", "receive a stream and report frames, decodability and latency"),
     ("send", "send", "take UDP/RTP in and send it as RoQ or RIST"),
     ("receive", "receive", "receive RoQ or RIST and hand it on as UDP/RTP"),
+    ("netsim", "netsim", "relay UDP through emulated links (delay, loss, bursts, rate, traces)"),
 ]
 
 log = logging.getLogger("strata_roq")

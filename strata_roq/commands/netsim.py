@@ -1,0 +1,105 @@
+"""Relay UDP between a listen address and a target through emulated links: delay, jitter,
+random or Gilbert-Elliott burst loss, reordering, duplication, a rate limit or a mahimahi /
+throughput-CSV capacity trace. This kernel has no netem; this is how loss tests are built.
+
+Delay and loss apply to both directions unless --return-* says otherwise; rate and trace
+apply to the forward direction (listen -> target).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import time
+
+from strata_roq.errors import UsageError
+from strata_roq.units import parse_bitrate, parse_percent, parse_seconds
+
+
+def _host_port(text: str, what: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageError(f"{what}: {text!r} is not HOST:PORT")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--listen", required=True, metavar="HOST:PORT", help="where senders send to")
+    p.add_argument("--to", required=True, metavar="HOST:PORT", help="where the relay forwards")
+    p.add_argument("--delay", default="0ms", help="one-way delay per direction (e.g. 20ms)")
+    p.add_argument("--jitter", default="0ms", help="delay variation (std dev, FIFO kept)")
+    p.add_argument("--loss", default="0%", help="packet loss per direction (e.g. 2%%)")
+    p.add_argument("--burst", type=float, default=None,
+                   help="mean loss burst in packets: makes --loss Gilbert-Elliott")
+    p.add_argument("--return-loss", default=None, help="loss on target->listen (default: --loss)")
+    p.add_argument("--return-delay", default=None, help="delay on target->listen (default: --delay)")
+    p.add_argument("--rate", default=None, help="forward bottleneck rate (e.g. 3M)")
+    p.add_argument("--queue", default="200ms", help="bottleneck queue limit as waiting time")
+    p.add_argument("--trace", default=None, metavar="FILE",
+                   help="forward capacity trace (mahimahi file or throughput CSV)")
+    p.add_argument("--reorder", default="0%", help="fraction held back 10 ms (reordering)")
+    p.add_argument("--duplicate", default="0%", help="fraction delivered twice")
+    p.add_argument("--seed", type=int, default=None, help="random seed (repeatable runs)")
+    p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
+    p.add_argument("--stats-json", metavar="FILE", help="append link stats each second")
+    p.add_argument("-q", "--quiet", action="store_true")
+
+
+def build_links(args: argparse.Namespace):
+    from strata_roq.netsim.link import Link
+    from strata_roq.netsim.loss import make_loss
+    from strata_roq.netsim.trace import read_trace
+
+    rng = random.Random(args.seed)
+    delay = parse_seconds(args.delay, "--delay", "ms")
+    back_delay = parse_seconds(args.return_delay, "--return-delay", "ms") \
+        if args.return_delay is not None else delay
+    jitter = parse_seconds(args.jitter, "--jitter", "ms")
+    loss = parse_percent(args.loss, "--loss")
+    back_loss = parse_percent(args.return_loss, "--return-loss") \
+        if args.return_loss is not None else loss
+    if args.burst is not None and args.burst < 1:
+        raise UsageError("--burst: mean burst length must be at least 1 packet")
+    common = dict(jitter=jitter, reorder=parse_percent(args.reorder, "--reorder"),
+                  duplicate=parse_percent(args.duplicate, "--duplicate"))
+    forward = Link(delay=delay, loss=make_loss(loss, args.burst),
+                   rate=parse_bitrate(args.rate, "--rate") if args.rate else None,
+                   trace=read_trace(args.trace) if args.trace else None,
+                   queue_limit=parse_seconds(args.queue, "--queue", "ms"),
+                   rng=random.Random(rng.random()), **common)
+    backward = Link(delay=back_delay, loss=make_loss(back_loss, args.burst),
+                    rng=random.Random(rng.random()), **common)
+    return forward, backward
+
+
+def run(args: argparse.Namespace) -> int:
+    listen = _host_port(args.listen, "--listen")
+    target = _host_port(args.to, "--to")
+    forward, backward = build_links(args)
+    return asyncio.run(_relay(args, listen, target, forward, backward))
+
+
+async def _relay(args, listen, target, forward, backward) -> int:
+    from strata_roq.netsim.relay import UdpImpairmentRelay
+
+    relay = UdpImpairmentRelay(listen, target, forward, backward)
+    host, port = await relay.start()
+    if not args.quiet:
+        print(f"netsim: relaying {host}:{port} -> {target[0]}:{target[1]}", file=sys.stderr,
+              flush=True)
+    start = time.monotonic()
+    try:
+        while not args.duration or time.monotonic() - start < args.duration:
+            await asyncio.sleep(1.0 if not args.duration else
+                                max(0.0, min(1.0, args.duration - (time.monotonic() - start))))
+            if args.stats_json:
+                with open(args.stats_json, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(relay.stats()) + "\n")
+    finally:
+        relay.close()
+    if not args.quiet:
+        print("netsim: " + json.dumps(relay.stats()), file=sys.stderr)
+    return 0

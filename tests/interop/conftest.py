@@ -1,0 +1,170 @@
+"""Helpers for tests that run real processes (Strata's CLI, librist, ffmpeg, GStreamer) on
+loopback: free ports, a paced UDP source of numbered payloads, a collector, process control."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+PAYLOAD = 1316
+
+
+def payload(i: int) -> bytes:
+    """Numbered, content-checked 7 × 188-byte payload (starts with a TS sync byte)."""
+    return b"\x47" + i.to_bytes(4, "big") + bytes((i * 7 + k) & 0xFF for k in range(PAYLOAD - 5))
+
+
+def _free_port(even: bool = False) -> int:
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if not even:
+            return port
+        if port % 2 == 0 and port < 65000:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s2:
+                try:
+                    s2.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+            return port
+
+
+class Collector:
+    """Collects datagrams on a port in a thread until ``idle`` s pass without any."""
+
+    def __init__(self, port: int, idle: float = 3.0) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.settimeout(0.2)
+        self.idle = idle
+        self.packets: list[bytes] = []
+        self._started = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        last = time.monotonic()
+        while True:
+            try:
+                self.packets.append(self.sock.recv(65536))
+                last = time.monotonic()
+                self._started = True
+            except socket.timeout:
+                if self._started and time.monotonic() - last > self.idle:
+                    break
+                if time.monotonic() - last > 60:
+                    break
+        self.sock.close()
+
+    def wait(self, timeout: float = 60.0) -> list[bytes]:
+        self._thread.join(timeout)
+        return self.packets
+
+    def indices(self) -> list[int]:
+        return [int.from_bytes(p[1:5], "big") for p in self.packets]
+
+
+def blast(port: int, count: int, interval: float = 0.001, host: str = "127.0.0.1") -> None:
+    """Send ``count`` numbered payloads, paced (absolute schedule, no drift)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        t0 = time.monotonic()
+        for i in range(count):
+            s.sendto(payload(i), (host, port))
+            delay = t0 + (i + 1) * interval - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+
+
+class Proc:
+    """A started process; ``ready`` waits for a line on stderr (e.g. "listening on")."""
+
+    def __init__(self, argv: list[str], ready: str | None = None, timeout: float = 20.0) -> None:
+        self.argv = argv
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  start_new_session=True)
+        self.first_line = ""
+        if ready:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                line = self.p.stderr.readline()
+                if not line:
+                    break
+                if ready in line:
+                    self.first_line = line
+                    return
+            self.stop()
+            raise AssertionError(f"{argv[:4]} did not print {ready!r}: {self.p.stderr.read()}")
+
+    def port(self) -> int:
+        return int(self.first_line.split(" -> ")[0].rsplit(":", 1)[1].split()[0])
+
+    def finish(self, timeout: float = 30.0) -> tuple[str, str]:
+        try:
+            out, err = self.p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            out, err = self.p.communicate()
+        return out, err
+
+    def stop(self, sig=signal.SIGINT) -> tuple[str, str]:
+        if self.p.poll() is None:
+            try:
+                os.killpg(self.p.pid, sig)
+                self.p.wait(3)
+            except (subprocess.TimeoutExpired, ProcessLookupError):
+                os.killpg(self.p.pid, signal.SIGKILL)
+        return self.p.communicate()
+
+
+def strata_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "strata_roq", *args]
+
+
+def last_json(text: str, prefix: str) -> dict:
+    """The JSON a Strata command prints last on stderr after ``prefix: ``."""
+    for line in reversed(text.splitlines()):
+        if line.startswith(prefix + ": {"):
+            return json.loads(line[len(prefix) + 2:])
+    raise AssertionError(f"no '{prefix}: {{...}}' line in: {text[-2000:]}")
+
+
+def need(*tools: str) -> None:
+    for tool in tools:
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is not installed: run bash .ci/run (it installs the Debian peers)")
+
+
+@pytest.fixture
+def rig():
+    """Everything above, and cleanup of every process a test started."""
+    procs: list[Proc] = []
+
+    class Rig:
+        free_port = staticmethod(_free_port)
+        payload = staticmethod(payload)
+        blast = staticmethod(blast)
+        Collector = Collector
+        last_json = staticmethod(last_json)
+        need = staticmethod(need)
+        strata = staticmethod(strata_argv)
+
+        @staticmethod
+        def start(argv, ready=None, timeout=20.0) -> Proc:
+            proc = Proc(argv, ready, timeout)
+            procs.append(proc)
+            return proc
+
+    yield Rig
+    for proc in procs:
+        proc.stop(signal.SIGKILL)
