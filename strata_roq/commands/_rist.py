@@ -48,12 +48,9 @@ class StatsFile:
 
 
 async def _run_for(args, report) -> None:
-    start = time.monotonic()
-    interval = args.stats_interval / 1000.0
-    while not args.duration or time.monotonic() - start < args.duration:
-        remaining = args.duration - (time.monotonic() - start) if args.duration else interval
-        await asyncio.sleep(max(0.0, min(interval, remaining)))
-        report()
+    from strata_roq.io.lifetime import run_until_stopped
+
+    await run_until_stopped(args.duration, args.stats_interval / 1000.0, report)
 
 
 async def send_rist(args, source: Endpoint, targets: list[Endpoint]) -> int:

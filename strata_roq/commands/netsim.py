@@ -13,7 +13,6 @@ import asyncio
 import json
 import random
 import sys
-import time
 
 from strata_roq.errors import UsageError
 from strata_roq.units import parse_bitrate, parse_percent, parse_seconds
@@ -90,14 +89,15 @@ async def _relay(args, listen, target, forward, backward) -> int:
     if not args.quiet:
         print(f"netsim: relaying {host}:{port} -> {target[0]}:{target[1]}", file=sys.stderr,
               flush=True)
-    start = time.monotonic()
+    from strata_roq.io.lifetime import run_until_stopped
+
+    def tick() -> None:
+        if args.stats_json:
+            with open(args.stats_json, "a", encoding="utf-8") as f:
+                f.write(json.dumps(relay.stats()) + "\n")
+
     try:
-        while not args.duration or time.monotonic() - start < args.duration:
-            await asyncio.sleep(1.0 if not args.duration else
-                                max(0.0, min(1.0, args.duration - (time.monotonic() - start))))
-            if args.stats_json:
-                with open(args.stats_json, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(relay.stats()) + "\n")
+        await run_until_stopped(args.duration, 1.0, tick)
     finally:
         relay.close()
     if not args.quiet:
