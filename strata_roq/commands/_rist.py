@@ -53,11 +53,10 @@ async def _run_for(args, report) -> None:
     await run_until_stopped(args.duration, args.stats_interval / 1000.0, report)
 
 
-async def send_rist(args, source: Endpoint, targets: list[Endpoint]) -> int:
+async def open_rist_output(targets: list[Endpoint]):
+    """A RIST sender for ``targets`` on its own sockets: returns (driver, core)."""
     from strata_roq.io.rist import RistDriver, resolve
-    from strata_roq.io.udp import UdpSocket
     from strata_roq.rist.sender import RistSender
-    from strata_roq.rtp.packet import parse_rtp
 
     config = rist_config(targets)
     listen = [t for t in targets if t.listen]
@@ -71,6 +70,16 @@ async def send_rist(args, source: Endpoint, targets: list[Endpoint]) -> int:
     for i, peer in enumerate(core.peers.values()):
         await driver.add_port(("0.0.0.0", 0))
         driver._route[peer.addr] = driver._route[peer.rtcp_addr] = len(listen) + i
+    driver.flush()  # first SR + SDES now: librist receivers wait for this handshake
+    return driver, core
+
+
+async def send_rist(args, source: Endpoint, targets: list[Endpoint]) -> int:
+    from strata_roq.io.udp import UdpSocket
+    from strata_roq.rtp.packet import parse_rtp
+
+    driver, core = await open_rist_output(targets)
+    config = core.config
     rtp_in = source.scheme == "rtp"
     counters = {"input_packets": 0, "input_errors": 0}
 
@@ -89,7 +98,6 @@ async def send_rist(args, source: Endpoint, targets: list[Endpoint]) -> int:
 
     sock = await UdpSocket.open(bind=source.address, name="input")
     sock.callback = on_input
-    driver.flush()  # first SR + SDES now: librist receivers wait for this handshake
     stats_file = StatsFile(args.stats_json, args.stats_interval / 1000.0, "sender")
     if not args.quiet:
         print(f"send: {source.url} -> {', '.join(t.url for t in targets)} "

@@ -32,13 +32,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    target = parse_endpoint(args.output, ("udp", "rtp"))
-    if target.listen:
+    targets = parse_endpoints(args.output, ("udp", "rtp", "rist"))
+    target = targets[0]
+    if target.scheme != "rist" and len(targets) > 1:
+        raise UsageError("only rist:// outputs may be listed several (bonded) times")
+    if target.listen and target.scheme != "rist":
         raise UsageError(f"{target.url}: the output is sent, give a host")
     if args.stats_interval <= 0:
         raise UsageError("--stats-interval must be greater than 0 ms")
     sources = parse_endpoints(args.input, ("roq", "rist"))
     if sources[0].scheme == "rist":
+        if target.scheme == "rist":
+            raise UsageError("a rist:// output needs a roq:// input (udp -> rist is 'send')")
         if any(s.scheme != "rist" for s in sources):
             raise UsageError("do not mix rist:// and roq:// inputs")
         from strata_roq.commands._rist import receive_rist
@@ -53,10 +58,10 @@ def run(args: argparse.Namespace) -> int:
     from strata_roq.certs import load_or_generate
 
     cert, key = load_or_generate(source.get_str("cert"), source.get_str("key"))
-    return asyncio.run(_receive(args, source, target, cert, key))
+    return asyncio.run(_receive(args, source, targets, cert, key))
 
 
-async def _receive(args, source, target, cert: str, key: str) -> int:
+async def _receive(args, source, targets, cert: str, key: str) -> int:
     from aioquic.asyncio.server import serve
 
     from strata_roq.errors import ParseError
@@ -65,18 +70,34 @@ async def _receive(args, source, target, cert: str, key: str) -> int:
     from strata_roq.rtp.packet import payload_bounds
     from strata_roq.rtp.reorder import ReorderBuffer
 
-    out = await UdpSocket.open(peer=target.address)
+    target = targets[0]
     counters = {"forwarded": 0, "bad_rtp": 0}
-    strip = target.scheme == "udp"
     reorder = ReorderBuffer(args.reorder / 1000.0)
+    if target.scheme == "rist":   # RoQ in, RIST out: RTP payload and timestamp carried over
+        from strata_roq.commands._rist import open_rist_output
+
+        rist, rist_core = await open_rist_output(targets)
+        out = None
+    else:
+        out = await UdpSocket.open(peer=target.address)
+        rist = None
+    strip = target.scheme == "udp"
 
     def forward(packets: list[bytes]) -> None:
         for data in packets:
+            if rist is not None:
+                start, end = payload_bounds(data)
+                rist_core.send(data[start:end], time.monotonic(),
+                               int.from_bytes(data[4:8], "big"))
+                counters["forwarded"] += 1
+                continue
             if strip:
                 start, end = payload_bounds(data)
                 data = data[start:end]
             out.sendto(data)
             counters["forwarded"] += 1
+        if rist is not None and packets:
+            rist.flush()
 
     def on_packet(packet) -> None:
         try:
@@ -100,21 +121,32 @@ async def _receive(args, source, target, cert: str, key: str) -> int:
     if not args.quiet:
         print(f"receive: listening on roq://@{host}:{port} -> {target.url}", file=sys.stderr,
               flush=True)
-    start = time.monotonic()
+    from strata_roq.io.lifetime import run_until_stopped
+
+    def current() -> dict:
+        stats = {"receivers": [r.stats.as_dict() for r in protocol.receivers], **counters,
+                 "reordered": reorder.reordered, "late": reorder.late,
+                 "skipped": reorder.skipped, "duplicates": reorder.duplicates}
+        if rist is not None:
+            stats["rist"] = rist_core.stats_dict(time.monotonic())
+        return stats
+
+    def tick() -> None:
+        if args.stats_json:
+            with open(args.stats_json, "a", encoding="utf-8") as f:
+                f.write(json.dumps(current()) + "\n")
+
     flusher = asyncio.ensure_future(flush_held())
     try:
-        while not args.duration or time.monotonic() - start < args.duration:
-            await asyncio.sleep(1.0)
-            stats = {"receivers": [r.stats.as_dict() for r in protocol.receivers], **counters,
-                     "reordered": reorder.reordered, "late": reorder.late,
-                     "skipped": reorder.skipped, "duplicates": reorder.duplicates}
-            if args.stats_json:
-                with open(args.stats_json, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(stats) + "\n")
+        await run_until_stopped(args.duration, args.stats_interval / 1000.0, tick)
+        stats = current()
     finally:
         flusher.cancel()
         server.close()
-        out.close()
+        if out is not None:
+            out.close()
+        if rist is not None:
+            rist.close()
     if not args.quiet:
         print("receive: " + json.dumps(stats), file=sys.stderr)
     return 0

@@ -23,6 +23,16 @@ def payload(i: int) -> bytes:
     return b"\x47" + i.to_bytes(4, "big") + bytes((i * 7 + k) & 0xFF for k in range(PAYLOAD - 5))
 
 
+def real_ts(path, seconds: int = 4) -> list[bytes]:
+    """A real H.264 MPEG-TS (ffmpeg, 640x360 30 fps) cut into 7 x 188-byte datagrams."""
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=640x360:rate=30", "-t", str(seconds), "-c:v", "libx264",
+                    "-preset", "veryfast", "-b:v", "2M", "-g", "30", "-pix_fmt", "yuv420p",
+                    "-f", "mpegts", str(path)], check=True, timeout=120)
+    data = path.read_bytes()
+    return [data[i:i + PAYLOAD] for i in range(0, len(data), PAYLOAD)]
+
+
 def _free_port(even: bool = False) -> int:
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -75,12 +85,14 @@ class Collector:
         return [int.from_bytes(p[1:5], "big") for p in self.packets]
 
 
-def blast(port: int, count: int, interval: float = 0.001, host: str = "127.0.0.1") -> None:
-    """Send ``count`` numbered payloads, paced (absolute schedule, no drift)."""
+def blast(port: int, count, interval: float = 0.001, host: str = "127.0.0.1") -> None:
+    """Send ``count`` numbered payloads (or the given list of payloads), paced on an
+    absolute schedule (no drift)."""
+    payloads = [payload(i) for i in range(count)] if isinstance(count, int) else list(count)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         t0 = time.monotonic()
-        for i in range(count):
-            s.sendto(payload(i), (host, port))
+        for i, data in enumerate(payloads):
+            s.sendto(data, (host, port))
             delay = t0 + (i + 1) * interval - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
@@ -158,6 +170,7 @@ def rig():
         last_json = staticmethod(last_json)
         need = staticmethod(need)
         strata = staticmethod(strata_argv)
+        real_ts = staticmethod(real_ts)
 
         @staticmethod
         def start(argv, ready=None, timeout=20.0) -> Proc:
