@@ -8,6 +8,12 @@ now)`` queues bytes on the connection, the caller transmits. Mapping modes (§5.
 - ``stream``: one long stream for the flow (simple, but head-of-line blocking);
 - ``datagram``: one DATAGRAM per packet (RFC 9221), loss left to the application;
 - ``hybrid``: key frames, audio and PSI on streams per frame, P/B-frames as datagrams.
+
+Deadlines (§5.2.2): a frame is cancelled when its deadline passes, or earlier when it can no
+longer make it — now + one-way delay (SRTT/2) + the bytes queued ahead of it and its own
+unsent bytes at the connection's rate (cwnd/SRTT) > deadline. Priority (:mod:`.priority`)
+orders aioquic's stream service queue so key frames, audio and PSI go first and, within a
+class, newer frames before older ones (an old frame is the one most likely to be late).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from aioquic.quic.connection import QuicConnection
 from aioquic.quic.events import StopSendingReceived
 
 from strata_roq.media.frames import MediaFrame
+from strata_roq.roq.priority import enable_stream_priority
 from strata_roq.roq.framing import (RoqErrorCode, encode_datagram, encode_stream_record,
                                     encode_varint)
 
@@ -33,6 +40,7 @@ class SenderStats:
     streams_opened: int = 0
     datagrams: int = 0
     resets_sent: int = 0              # RESET_STREAM(FRAME_CANCELLED) for late frames
+    resets_predicted: int = 0         # of which: cancelled before the deadline (hopeless)
     stop_sending_received: int = 0
     dropped_cancelled: int = 0        # packets of frames already cancelled, not sent
     dropped_too_big: int = 0          # packets that did not fit a DATAGRAM
@@ -46,6 +54,8 @@ class SenderStats:
 class _OpenStream:
     stream_id: int
     deadline: float
+    index: int = 0
+    important: bool = False
     finished: bool = False
     cancelled: bool = False
     frames: list[int] = field(default_factory=list)
@@ -65,6 +75,7 @@ class RoqSender:
         self._by_frame: dict[int, _OpenStream] = {}    # frame index → its stream
         self._by_stream: dict[int, _OpenStream] = {}
         self._long_stream: int | None = None
+        enable_stream_priority(quic, self._rank)
 
     # -- sending ----------------------------------------------------------------------------
     def send(self, packet: bytes, frame: MediaFrame | None, now: float) -> bool:
@@ -81,7 +92,8 @@ class RoqSender:
         state = self._by_frame.get(frame.index)
         if state is None:
             sid = self.quic.get_next_available_stream_id(is_unidirectional=True)
-            state = _OpenStream(sid, frame.deadline, frames=[frame.index])
+            state = _OpenStream(sid, frame.deadline, frame.index,
+                                frame.priority >= HYBRID_STREAM_PRIORITY, frames=[frame.index])
             self._by_frame[frame.index] = state
             self._by_stream[sid] = state
             self.stats.streams_opened += 1
@@ -132,23 +144,53 @@ class RoqSender:
             self.quic.send_stream_data(state.stream_id, b"", end_stream=True)
 
     # -- deadlines --------------------------------------------------------------------------
+    def _rank(self, stream) -> tuple[int, int]:
+        """Streams not ours (a long stream, RTCP) first, then key frames/audio/PSI, then the
+        rest; newer frames before older within each class."""
+        state = self._by_stream.get(stream.stream_id)
+        if state is None:
+            return (0, 0)
+        return (1 if state.important else 2, -state.index)
+
+    def _unsent(self, stream_id: int) -> int:
+        stream = self.quic._streams.get(stream_id)  # noqa: SLF001
+        if stream is None:
+            return 0
+        return sum(r.stop - r.start for r in stream.sender._pending)  # noqa: SLF001
+
     def expire(self, now: float) -> int:
-        """RESET_STREAM(FRAME_CANCELLED) every stream whose frame's deadline has passed and
-        whose data is not all acknowledged; forget the rest. Returns how many were reset."""
+        """RESET_STREAM(FRAME_CANCELLED) every stream whose frame is past its deadline, or
+        predicted to miss it, and whose data is not all acknowledged; forget finished ones.
+        Returns how many were reset."""
+        loss = self.quic._loss  # noqa: SLF001 - RTT and congestion window
+        srtt = loss._rtt_smoothed if loss._rtt_initialized else 0.0  # noqa: SLF001
+        rate = loss.congestion_window / srtt if srtt > 0 else 0.0
+        order = sorted(self._by_frame.items(),
+                       key=lambda kv: (1 if kv[1].important else 2, -kv[1].index))
+        ahead = 0
         resets = 0
-        for index, state in list(self._by_frame.items()):
-            if state.deadline > now:
+        for index, state in order:
+            unsent = self._unsent(state.stream_id) if not state.cancelled else 0
+            ahead += unsent
+            if state.deadline <= now:
+                # Past the deadline: forget the frame (later packets of it are dropped as late).
+                del self._by_frame[index]
+                self._by_stream.pop(state.stream_id, None)
+            elif state.cancelled or not (rate > 0 and now + srtt / 2 + ahead / rate > state.deadline):
                 continue
-            del self._by_frame[index]
-            self._by_stream.pop(state.stream_id, None)
             if state.cancelled:
                 continue
             stream = self.quic._streams.get(state.stream_id)  # noqa: SLF001 - delivery state
             if stream is None or stream.sender.is_finished:
                 continue  # fully delivered and acknowledged
+            # Hopeless frames stay known (cancelled) until their deadline, so their remaining
+            # packets are dropped rather than opening a new stream.
             self.quic.reset_stream(state.stream_id, RoqErrorCode.FRAME_CANCELLED)
             state.cancelled = True
+            ahead -= unsent
             resets += 1
+            if state.deadline > now:
+                self.stats.resets_predicted += 1
         self.stats.resets_sent += resets
         return resets
 

@@ -165,3 +165,35 @@ def test_protocol_violations_close_the_connection(tmp_path, stream_kind, payload
     closed = [e for e in pair.client_events if isinstance(e, ConnectionTerminated)]
     assert closed and closed[0].error_code == code
     assert pair.receiver.stats.protocol_errors == 1
+
+
+def test_key_frames_then_newer_frames_are_served_first(tmp_path):
+    pair = Pair(tmp_path)
+    frames = [frame(1), frame(2), frame(3, FrameKind.IDR, 7), frame(4)]
+    for f in frames:
+        pair.sender.send(rtp(f.index, size=1000), f, pair.now)
+    pair.pump()
+    first_seen = []
+    for p in pair.received:
+        if p.data[4 + 8] not in first_seen:
+            first_seen.append(p.data[4 + 8])
+    assert first_seen == [3, 4, 2, 1]
+
+
+def test_hopeless_frame_is_reset_before_its_deadline(tmp_path):
+    pair = Pair(tmp_path)
+    loss = pair.client._loss
+    loss._rtt_initialized, loss._rtt_smoothed = True, 0.1      # a 100 ms path
+    rate = loss.congestion_window / 0.1
+    big = frame(1, deadline=pair.now + 0.2)
+    small = frame(2, FrameKind.IDR, 7, deadline=pair.now + 0.2)
+    pair.sender.send(rtp(1, size=1200), small, pair.now)
+    for k in range(int(rate * 0.3 / 1200)):                     # 0.3 s of data at this rate
+        pair.sender.send(rtp(100 + k, size=1200), big, pair.now)
+    assert pair.sender.expire(pair.now) == 1
+    assert pair.sender.stats.resets_predicted == 1
+    assert not pair.sender.send(rtp(99), big, pair.now)         # rest of it: dropped, no new stream
+    assert pair.sender.stats.dropped_cancelled == 1 and pair.sender.stats.streams_opened == 2
+    pair.pump()
+    assert pair.receiver.stats.resets_received == 1
+    assert any(p.data[12] == 1 for p in pair.received)          # the key frame got through
