@@ -24,7 +24,7 @@ from aioquic.quic.connection import QuicConnection
 from aioquic.quic.events import StopSendingReceived
 
 from strata_roq.media.frames import MediaFrame
-from strata_roq.roq.priority import enable_stream_priority
+from strata_roq.roq.priority import TOP, enable_stream_priority, set_stream_rank
 from strata_roq.roq.framing import (RoqErrorCode, encode_datagram, encode_stream_record,
                                     encode_varint)
 
@@ -75,7 +75,7 @@ class RoqSender:
         self._by_frame: dict[int, _OpenStream] = {}    # frame index → its stream
         self._by_stream: dict[int, _OpenStream] = {}
         self._long_stream: int | None = None
-        enable_stream_priority(quic, self._rank)
+        enable_stream_priority(quic)
 
     # -- sending ----------------------------------------------------------------------------
     def send(self, packet: bytes, frame: MediaFrame | None, now: float) -> bool:
@@ -97,7 +97,11 @@ class RoqSender:
             self._by_frame[frame.index] = state
             self._by_stream[sid] = state
             self.stats.streams_opened += 1
-            data = self._flow_prefix + encode_stream_record(packet)
+            self.quic.send_stream_data(sid, self._flow_prefix + encode_stream_record(packet))
+            # Key frames, audio and PSI first, then the rest; newer before older in each.
+            set_stream_rank(self.quic, sid, (0 if state.important else 1 << 61) - frame.index)
+            self._count(packet)
+            return True
         elif state.cancelled or state.finished:
             self.stats.dropped_cancelled += 1
             return False
@@ -113,7 +117,10 @@ class RoqSender:
             self._long_stream = self.quic.get_next_available_stream_id(is_unidirectional=True)
             self.stats.streams_opened += 1
             data = self._flow_prefix + data
-        self.quic.send_stream_data(self._long_stream, data)
+            self.quic.send_stream_data(self._long_stream, data)
+            set_stream_rank(self.quic, self._long_stream, TOP)
+        else:
+            self.quic.send_stream_data(self._long_stream, data)
         self._count(packet)
         return True
 
@@ -144,14 +151,6 @@ class RoqSender:
             self.quic.send_stream_data(state.stream_id, b"", end_stream=True)
 
     # -- deadlines --------------------------------------------------------------------------
-    def _rank(self, stream) -> tuple[int, int]:
-        """Streams not ours (a long stream, RTCP) first, then key frames/audio/PSI, then the
-        rest; newer frames before older within each class."""
-        state = self._by_stream.get(stream.stream_id)
-        if state is None:
-            return (0, 0)
-        return (1 if state.important else 2, -state.index)
-
     def _unsent(self, stream_id: int) -> int:
         stream = self.quic._streams.get(stream_id)  # noqa: SLF001
         if stream is None:
