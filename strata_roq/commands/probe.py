@@ -30,13 +30,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stats-json", metavar="FILE",
                    help="append a JSON report line to FILE every --stats-interval")
     p.add_argument("--stats-interval", default="1", help="seconds between stats lines (default 1)")
+    p.add_argument("--per-frame", action="store_true",
+                   help="add latency_by_frame ([[frame index, ms], ...]) to the JSON report")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
 
 
 async def receive(endpoint: Endpoint, *, duration: float, idle: float, wait: float,
                   frames: int = 0, decode: bool = True, stats_json: str | None = None,
                   stats_interval: float = 1.0, progress=None, ready=None,
-                  stop: asyncio.Event | None = None) -> dict:
+                  stop: asyncio.Event | None = None, per_frame: bool = False) -> dict:
     """Listen on ``endpoint`` and return the probe's report when a stop condition holds."""
     from strata_roq.clock import WallClock
     from strata_roq.io.udp import UdpSocket
@@ -83,7 +85,7 @@ async def receive(endpoint: Endpoint, *, duration: float, idle: float, wait: flo
     finally:
         sock.close()
         probe.finish()
-        report = probe.report()
+        report = probe.report(per_frame)
         if stats_file:
             stats_file.write(json.dumps(report) + "\n")
             stats_file.close()
@@ -135,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
     report = asyncio.run(receive(endpoint, duration=duration, idle=idle, wait=wait,
                                  frames=args.frames, decode=not args.no_decode,
                                  stats_json=args.stats_json, stats_interval=interval,
-                                 progress=None if args.quiet else progress, ready=ready))
+                                 progress=None if args.quiet else progress, ready=ready,
+                                 per_frame=args.per_frame))
     if args.json:
         print(json.dumps(report, indent=2))
     else:

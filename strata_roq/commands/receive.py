@@ -21,6 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="udp://HOST:PORT (MPEG-TS payload) or rtp://HOST:PORT (RTP as received)")
     p.add_argument("--latency", type=float, default=500.0,
                    help="ms a frame's stream may stay open before it is given up (STOP_SENDING)")
+    p.add_argument("--no-deadline", action="store_true",
+                   help="hand on packets even when their RTP time says they are past --latency")
     p.add_argument("--reorder", type=float, default=50.0,
                    help="ms to wait for a missing RTP packet before moving on (default 50)")
     p.add_argument("--keylog", metavar="FILE", help="append TLS secrets (SSLKEYLOGFILE format)")
@@ -71,8 +73,11 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
     from strata_roq.rtp.reorder import ReorderBuffer
 
     target = targets[0]
-    counters = {"forwarded": 0, "bad_rtp": 0}
+    from strata_roq.rtp.deadline import DeadlineFilter
+
+    counters = {"forwarded": 0, "bad_rtp": 0, "late_dropped": 0}
     reorder = ReorderBuffer(args.reorder / 1000.0)
+    deadline = None if args.no_deadline else DeadlineFilter(args.latency / 1000.0)
     if target.scheme == "rist":   # RoQ in, RIST out: RTP payload and timestamp carried over
         from strata_roq.commands._rist import open_rist_output
 
@@ -105,8 +110,16 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
         except ParseError:
             counters["bad_rtp"] += 1
             return
+        now = time.monotonic()
+        if deadline is not None:
+            quic = protocol.receivers[-1].quic if protocol.receivers else None
+            rtt_min = quic._loss._rtt_min if quic is not None else None  # noqa: SLF001
+            base_owd = rtt_min / 2 if rtt_min not in (None, float("inf")) else 0.0
+            if not deadline.admit(int.from_bytes(packet.data[4:8], "big"), now, base_owd):
+                counters["late_dropped"] += 1   # better never than late
+                return
         seq = (packet.data[2] << 8) | packet.data[3]
-        forward(reorder.push(packet.data, seq, time.monotonic()))
+        forward(reorder.push(packet.data, seq, now))
 
     async def flush_held() -> None:
         while True:

@@ -30,6 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bitrate", default="4M", help="video bit rate (default 4M)")
     p.add_argument("--gop", type=int, default=60, help="key frame interval in frames (default 60)")
     p.add_argument("--bframes", type=int, default=0, help="B-frames between references (default 0)")
+    p.add_argument("--cbr", action="store_true",
+                   help="constant bit rate with filler (H.264), like a broadcast encoder")
     p.add_argument("--codec", choices=("h264", "hevc"), default="h264")
     p.add_argument("--audio", choices=("aac", "opus", "none"), default="aac")
     p.add_argument("--stream-id", type=int, default=1, help="stream id written into the stamps")
@@ -48,7 +50,8 @@ def source_options(args: argparse.Namespace) -> dict:
     return dict(width=width, height=height, fps=args.fps,
                 bitrate=parse_bitrate(args.bitrate, "--bitrate"), gop=args.gop,
                 bframes=args.bframes, codec=args.codec,
-                audio=None if args.audio == "none" else args.audio, stream_id=args.stream_id)
+                audio=None if args.audio == "none" else args.audio, stream_id=args.stream_id,
+                cbr=getattr(args, "cbr", False))
 
 
 class _Output:

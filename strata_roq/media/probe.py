@@ -65,6 +65,7 @@ class MediaProbe:
         self.decoded = 0
         self.decode_errors = 0
         self.latencies_ms: list[float] = []
+        self.latency_by_frame: dict[int, float] = {}   # frame index -> latency (ms)
         self.indices: set[int] = set()
         self.key_indices: list[int] = []
         self.stamped = 0
@@ -146,7 +147,9 @@ class MediaProbe:
         if stamp is not None:
             self.stamped += 1
             self.indices.add(stamp.frame_index)
-            self.latencies_ms.append((unit.last_time - stamp.capture_time) * 1000.0)
+            latency = (unit.last_time - stamp.capture_time) * 1000.0
+            self.latencies_ms.append(latency)
+            self.latency_by_frame[stamp.frame_index] = round(latency, 2)
             if au.kind.is_key:
                 self.key_indices.append(stamp.frame_index)
         self._track_freezes(unit)
@@ -188,7 +191,8 @@ class MediaProbe:
         present = self.indices
         return [i for i in range(min(present), max(present) + 1) if i not in present]
 
-    def report(self) -> dict:
+    def report(self, per_frame: bool = False) -> dict:
+        """The summary; ``per_frame`` adds ``latency_by_frame``: [[index, ms], ...]."""
         duration = ((self.last_time or 0.0) - (self.first_time or 0.0))
         missing = self.missing_indices()
         key = sorted(set(self.key_indices))
@@ -218,6 +222,8 @@ class MediaProbe:
             "freezes": {"count": self.freezes, "longest_gap_ms": round(self.longest_gap * 1000, 1),
                         "threshold_frames": FREEZE_FRAMES},
         }
+        if per_frame:
+            report["latency_by_frame"] = sorted([i, ms] for i, ms in self.latency_by_frame.items())
         if self.mode == "rtp":
             report["rtp"] = {"packets": self.rtp_packets, "lost": self.rtp_lost,
                              "reordered": self.rtp_reordered, "errors": self.rtp_errors}

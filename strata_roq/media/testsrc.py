@@ -48,7 +48,9 @@ class TestSource:
     def __init__(self, *, width: int = 1280, height: int = 720, fps: int = 30,
                  bitrate: int = 4_000_000, gop: int = 60, bframes: int = 0,
                  codec: str = "h264", audio: str | None = "aac", stream_id: int = 1,
-                 stamp: bool = True) -> None:
+                 stamp: bool = True, cbr: bool = False) -> None:
+        """``cbr``: constant bit rate like a broadcast encoder (H.264 NAL HRD CBR with filler,
+        VBV of two frames) — a synthetic picture is otherwise far cheaper than its target."""
         import av
 
         if codec not in ("h264", "hevc"):
@@ -70,11 +72,17 @@ class TestSource:
             params = f"keyint={gop}:min-keyint={gop}:scenecut=0:aud=1:bframes={bframes}"
             if bframes:
                 params += ":b-adapt=0:rc-lookahead=0"
+            if cbr:
+                kbps = bitrate // 1000
+                params += f":nal-hrd=cbr:vbv-maxrate={kbps}:vbv-bufsize={max(2 * kbps // fps, 1)}"
             options = {"preset": "ultrafast", "tune": "zerolatency", "x264-params": params}
             self._video = self._container.add_stream("libx264", rate=fps, options=options)
         else:
             params = (f"keyint={gop}:min-keyint={gop}:scenecut=0:aud=1:bframes={bframes}"
                       ":log-level=error:repeat-headers=1")
+            if cbr:
+                kbps = bitrate // 1000
+                params += f":vbv-maxrate={kbps}:vbv-bufsize={max(2 * kbps // fps, 1)}:hrd=1"
             options = {"preset": "ultrafast", "tune": "zerolatency", "x265-params": params}
             self._video = self._container.add_stream("libx265", rate=fps, options=options)
         self._video.width, self._video.height = self.width, self.height

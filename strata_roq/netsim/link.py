@@ -54,6 +54,7 @@ class Link:
         self._ids = itertools.count()
         self._free_at = 0.0          # when the bottleneck has sent everything queued
         self._last_arrival = 0.0
+        self._origin: float | None = None   # trace time 0 = the first packet offered
         self._trace_index = 0        # next unused delivery opportunity
         self._trace_credit = 0       # bytes left in the opportunity being used
 
@@ -101,14 +102,16 @@ class Link:
         if self.trace is None:
             self._free_at = start + size * 8.0 / self.rate
             return self._free_at
+        if self._origin is None:
+            self._origin = now
         if self._free_at < now:               # idle link: opportunities in the past are gone
-            self._trace_index = max(self._trace_index, self.trace.index_at(now))
+            self._trace_index = max(self._trace_index, self.trace.index_at(now - self._origin))
             self._trace_credit = 0
         need = size
         t = start
         while need > 0:
             if self._trace_credit == 0:
-                t = self.trace.time_of(self._trace_index)
+                t = self._origin + self.trace.time_of(self._trace_index)
                 self._trace_index += 1
                 self._trace_credit = MTU_BYTES
             take = min(need, self._trace_credit)

@@ -45,3 +45,16 @@ def test_bad_options_are_rejected():
         TestSource(codec="vp9")
     with pytest.raises(ValueError):
         TestSource(audio="mp3")
+
+
+def test_cbr_holds_the_target_rate_where_plain_abr_undershoots():
+    from strata_roq.media.testsrc import TestSource
+
+    def rate(**kw):
+        src = TestSource(width=640, height=360, fps=30, bitrate=4_000_000, gop=30, audio=None, **kw)
+        total = sum(len(d) for i in range(60) for d in src.encode_frame(int(i * 1e9 / 30)))
+        src.close()
+        return total * 8 / 2.0
+
+    assert rate() < 0.6 * 4e6                      # a synthetic picture is cheap
+    assert 0.9 * 4e6 < rate(cbr=True) < 1.15 * 4e6  # CBR pads to the target, like an encoder

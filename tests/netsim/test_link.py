@@ -78,3 +78,15 @@ def test_shared_traces_read():
     star = read_throughput_csv(
         f"{TRACES}/starlink-concurrent/starlink_tcp_downlink_120010052.csv")
     assert 100 < star.mean_rate / 1e6 < 250
+
+
+def test_trace_time_starts_with_the_first_packet():
+    slow_then_fast = DeliveryTrace(list(range(0, 1000, 10)) + [1000 + k for k in range(1000)], 2000)
+    link = Link(trace=slow_then_fast, queue_limit=100.0)
+    start = 5000.0                                    # a monotonic clock is far from zero
+    for i in range(50):
+        link.send(bytes(1500), start)
+    got = _drain(link, start + 100)
+    assert got[-1][0] == pytest.approx(start + 0.49, abs=0.001)   # 100 pkt/s phase
+    link.send(bytes(1500), start + 1.5)
+    assert link.next_time() == pytest.approx(start + 1.5, abs=0.002)  # 1000 pkt/s phase

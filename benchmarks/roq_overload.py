@@ -1,0 +1,142 @@
+"""Head-of-line blocking's cost under overload: stream-per-frame vs one long stream.
+
+testsrc (6 Mbit/s CBR H.264 + AAC) -> send (RoQ, --latency 300) -> netsim (30 ms RTT,
+bottleneck 3 Mbit/s for the first 10 s, then 20 Mbit/s) -> receive -> probe. For each mode:
+frames seen, frames later than the budget, latency percentiles, RESET_STREAM counts, and how
+long after the overload ends latency is back to normal (every later frame < 100 ms).
+
+    .venv/bin/python benchmarks/roq_overload.py [--modes frame,stream]
+
+The RoQ overload test (tests/interop/test_roq_overload.py) runs the same scenario.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+
+LATENCY_MS = 300
+OVERLOAD_S = 10.0
+RUN_S = 15.0
+FPS = 30
+NORMAL_MS = 100.0
+
+
+def _port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_trace(path: str) -> None:
+    """mahimahi opportunities: 3 Mbit/s (one 1500-byte packet per 4 ms) for OVERLOAD_S, then
+    20 Mbit/s (5 packets per 3 ms), 60 s in all."""
+    lines = [str(t) for t in range(0, int(OVERLOAD_S * 1000), 4)]
+    for t in range(int(OVERLOAD_S * 1000), 60_000):
+        lines += [str(t)] * (2 if t % 3 else 1)
+    with open(path, "w", encoding="ascii") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def _start(argv: list[str], ready: str) -> tuple[subprocess.Popen, str]:
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while True:
+        line = p.stderr.readline()
+        if not line:
+            raise RuntimeError(f"{argv[3]} exited: {p.communicate()[1][-2000:]}")
+        if ready in line:
+            return p, line
+
+
+def _last_json(text: str, prefix: str) -> dict:
+    for line in reversed(text.splitlines()):
+        if line.startswith(prefix + ": {"):
+            return json.loads(line[len(prefix) + 2:])
+    return {}
+
+
+def run_overload(mode: str, workdir: str) -> dict:
+    py = [sys.executable, "-m", "strata_roq"]
+    trace = os.path.join(workdir, "overload.trace")
+    write_trace(trace)
+    roq, media, out = _port(), _port(), _port()
+    probe = subprocess.Popen(py + ["probe", "-i", f"udp://@127.0.0.1:{out}", "--json",
+                                   "--per-frame", "--idle", "3", "--duration", "40", "-q"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs = [probe]
+    try:
+        rx, _ = _start(py + ["receive", "-i", f"roq://@127.0.0.1:{roq}", "-o",
+                             f"udp://127.0.0.1:{out}", "--latency", str(LATENCY_MS),
+                             "--reorder", "20", "--duration", str(RUN_S + 6)], "listening on")
+        procs.append(rx)
+        relay, line = _start(py + ["netsim", "--listen", "127.0.0.1:0", "--to",
+                                   f"127.0.0.1:{roq}", "--delay", "15ms", "--trace", trace,
+                                   "--duration", str(RUN_S + 6)], "relaying")
+        procs.append(relay)
+        relay_port = int(line.split(" -> ")[0].rsplit(":", 1)[1])
+        tx, _ = _start(py + ["send", "-i", f"udp://@127.0.0.1:{media}", "-o",
+                             f"roq://127.0.0.1:{relay_port}?mode={mode}", "--insecure",
+                             "--latency", str(LATENCY_MS), "--duration", str(RUN_S + 3)], "send:")
+        procs.append(tx)
+        subprocess.run(py + ["testsrc", "-o", f"udp://127.0.0.1:{media}", "--size", "640x360",
+                             "--bitrate", "6M", "--cbr", "--gop", "30", "--duration", str(RUN_S),
+                             "-q"], check=True, timeout=RUN_S + 30)
+        send_stats = _last_json(tx.communicate(timeout=30)[1], "send")
+        recv_stats = _last_json(rx.communicate(timeout=30)[1], "receive")
+        relay_stats = _last_json(relay.communicate(timeout=30)[1], "netsim")
+        report = json.loads(probe.communicate(timeout=60)[0])
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    by_frame = report.get("latency_by_frame", [])
+    sent = int(RUN_S * FPS)
+    late = [i for i, ms in by_frame if ms > LATENCY_MS]
+    # Recovery: the first capture time after the overload from which every frame is normal.
+    end = OVERLOAD_S
+    recovered_at = None
+    for k, (i, ms) in enumerate(by_frame):
+        t = i / FPS
+        if t >= end and all(m < NORMAL_MS for _, m in by_frame[k:]):
+            recovered_at = t
+            break
+    receivers = recv_stats.get("receivers") or [{}]
+    return {
+        "mode": mode, "frames_sent": sent, "frames_seen": len(by_frame),
+        "frames_late": len(late),
+        "latency_ms": report.get("latency_ms"),
+        "overload_frames_seen": sum(1 for i, _ in by_frame if i / FPS < end),
+        "recovery_s": None if recovered_at is None else round(recovered_at - end, 2),
+        "resets_sent": send_stats.get("resets_sent"), "resets_predicted": send_stats.get("resets_predicted"),
+        "resets_received": receivers[0].get("resets_received"),
+        "dropped_late": send_stats.get("dropped_late"),
+        "bottleneck_drops": relay_stats.get("forward", {}).get("queue_drops"),
+        "decoded": report.get("video", {}).get("decoded"),
+        "receiver_late_dropped": recv_stats.get("late_dropped"),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--modes", default="frame,stream")
+    args = ap.parse_args()
+    print(f"{'mode':7} {'seen':>5} {'late':>5} {'p50':>7} {'p99':>7} {'max':>7} {'recovery':>9} "
+          f"{'resets':>7}")
+    for mode in args.modes.split(","):
+        with tempfile.TemporaryDirectory() as tmp:
+            r = run_overload(mode, tmp)
+        lat = r["latency_ms"] or {}
+        rec = "never" if r["recovery_s"] is None else f"{r['recovery_s']:.2f}s"
+        print(f"{mode:7} {r['frames_seen']:5} {r['frames_late']:5} {lat.get('p50', 0):7.1f} "
+              f"{lat.get('p99', 0):7.1f} {lat.get('max', 0):7.1f} {rec:>9} {r['resets_sent']!s:>7}",
+              flush=True)
+        print("  " + json.dumps(r), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Receiver-side "better never than late": drop RTP packets already past the latency budget.
+
+The receiver cannot see the sender's clock, but RTP timestamps are media (capture) time. For
+each packet, ``arrival - timestamp/clock_rate`` is the sender-to-receiver clock offset plus
+this packet's one-way delay; its minimum over a recent window belongs to the fastest packet
+(NetEQ's *relative delay* idea), i.e. clock offset + base one-way delay. So a packet's age
+since capture is ``relative delay + base one-way delay``, where the base one-way delay comes
+from the transport (min RTT / 2 from QUIC). A packet whose age exceeds the budget is dropped
+and counted: handing it on would only make the player late.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from strata_roq.rtp.seq import SeqUnwrapper
+
+
+class DeadlineFilter:
+    def __init__(self, latency: float, clock_rate: int = 90000, window: float = 10.0) -> None:
+        self.latency = latency
+        self.clock_rate = clock_rate
+        self.window = window
+        self._unwrap = SeqUnwrapper(bits=32)
+        self._mins: deque[tuple[float, float]] = deque()   # (arrival, offset), increasing offsets
+        self.admitted = 0
+        self.dropped = 0
+        self.max_age = 0.0
+
+    def age(self, timestamp: int, now: float, base_owd: float = 0.0) -> float:
+        """Seconds since capture of a packet with RTP ``timestamp`` arriving ``now``."""
+        media = self._unwrap.unwrap(timestamp) / self.clock_rate
+        offset = now - media
+        mins = self._mins
+        while mins and mins[-1][1] >= offset:     # monotonic deque: windowed minimum
+            mins.pop()
+        mins.append((now, offset))
+        while mins[0][0] < now - self.window:
+            mins.popleft()
+        return offset - mins[0][1] + base_owd
+
+    def admit(self, timestamp: int, now: float, base_owd: float = 0.0) -> bool:
+        age = self.age(timestamp, now, base_owd)
+        if age > self.latency:
+            self.dropped += 1
+            return False
+        self.admitted += 1
+        self.max_age = max(self.max_age, age)
+        return True
