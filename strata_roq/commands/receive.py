@@ -21,6 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="udp://HOST:PORT (MPEG-TS payload) or rtp://HOST:PORT (RTP as received)")
     p.add_argument("--latency", type=float, default=500.0,
                    help="ms a frame's stream may stay open before it is given up (STOP_SENDING)")
+    p.add_argument("--feedback", choices=("ccfb", "none"), default="ccfb",
+                   help="RTCP sent back over RoQ: RFC 8888 CCFB every 100 ms (default) or none")
     p.add_argument("--no-deadline", action="store_true",
                    help="hand on packets even when their RTP time says they are past --latency")
     p.add_argument("--reorder", type=float, default=50.0,
@@ -75,7 +77,9 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
     target = targets[0]
     from strata_roq.rtp.deadline import DeadlineFilter
 
-    counters = {"forwarded": 0, "bad_rtp": 0, "late_dropped": 0}
+    from strata_roq.rtp.packet import is_rtcp
+
+    counters = {"forwarded": 0, "bad_rtp": 0, "late_dropped": 0, "rtcp_received": 0}
     reorder = ReorderBuffer(args.reorder / 1000.0)
     deadline = None if args.no_deadline else DeadlineFilter(args.latency / 1000.0)
     if target.scheme == "rist":   # RoQ in, RIST out: RTP payload and timestamp carried over
@@ -105,6 +109,9 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             rist.flush()
 
     def on_packet(packet) -> None:
+        if is_rtcp(packet.data):     # Sender Reports over RoQ: read, not handed on as media
+            counters["rtcp_received"] += 1
+            return
         try:
             payload_bounds(packet.data)  # validates the RTP header
         except ParseError:
@@ -126,7 +133,8 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             await asyncio.sleep(0.005)
             forward(reorder.poll(time.monotonic()))
 
-    protocol = receiver_protocol(on_packet, args.latency / 1000.0)
+    protocol = receiver_protocol(on_packet, args.latency / 1000.0,
+                                 0.1 if args.feedback == "ccfb" else None)
     config = make_configuration(False, cert=cert, key=key,
                                 keylog=args.keylog or source.get_str("keylog"))
     host, port = source.address
@@ -138,6 +146,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
 
     def current() -> dict:
         stats = {"receivers": [r.stats.as_dict() for r in protocol.receivers], **counters,
+                 "ccfb_sent": sum(p.feedback.reports for p in protocol.instances if p.feedback),
                  "reordered": reorder.reordered, "late": reorder.late,
                  "skipped": reorder.skipped, "duplicates": reorder.duplicates}
         if rist is not None:

@@ -62,9 +62,11 @@ def run(args: argparse.Namespace) -> int:
 async def _send(args, source, target, mode: str) -> int:
     from aioquic.asyncio.client import connect
 
+    from strata_roq.io.lifetime import stop_on_signals
     from strata_roq.io.roq import RoqSenderProtocol, make_configuration
     from strata_roq.io.udp import UdpSocket
     from strata_roq.media.frames import Framer
+    from strata_roq.roq.feedback import SenderReports, transport_stats
 
     config = make_configuration(True, insecure=args.insecure or target.get_bool("insecure"),
                                 keylog=args.keylog or target.get_str("keylog"),
@@ -74,6 +76,13 @@ async def _send(args, source, target, mode: str) -> int:
     ssrc, seq = random.randrange(1 << 32) & ~1, random.randrange(1 << 16)
     wrap = source.scheme == "udp"
     start = time.monotonic()
+    reports = None
+    last_ts = 0
+
+    def current(proto) -> dict:
+        return {**proto.roq.stats.as_dict(), "rtcp_sent": proto.rtcp.sent,
+                "quic": transport_stats(proto._quic)}  # noqa: SLF001
+
     try:
         async with connect(target.host, target.port, configuration=config,
                            create_protocol=lambda *a, **k: RoqSenderProtocol(*a, mode=mode, **k),
@@ -81,26 +90,39 @@ async def _send(args, source, target, mode: str) -> int:
             if not args.quiet:
                 print(f"send: {source.url} -> {target.url} (mode {mode}, latency {args.latency:g} ms)",
                       file=sys.stderr, flush=True)
-            next_stats = start + 1.0
-            while not args.duration or time.monotonic() - start < args.duration:
-                item = await sock.recv(timeout=0.2)
-                while item is not None:
-                    data, _addr, arrival = item
-                    if wrap:
-                        data = _RTP.pack(0x80, 33, seq, int(arrival * 90000) & 0xFFFFFFFF, ssrc) + data
-                        seq = (seq + 1) & 0xFFFF
-                    frame = framer.push(data, arrival)
-                    if frame is not None:
-                        proto.roq.send(data, frame, arrival)
-                    for done in framer.pop_completed():
-                        proto.roq.end_frame(done)
-                    item = sock.get_nowait()
-                proto.transmit()
-                if args.stats_json and time.monotonic() >= next_stats:
-                    next_stats += 1.0
-                    with open(args.stats_json, "a", encoding="utf-8") as f:
-                        f.write(json.dumps(proto.roq.stats.as_dict()) + "\n")
-            stats = proto.roq.stats.as_dict()
+            next_stats = start + args.stats_interval / 1000.0
+            with stop_on_signals() as stop:
+                while not stop.is_set() and (not args.duration
+                                             or time.monotonic() - start < args.duration):
+                    item = await sock.recv(timeout=0.2)
+                    while item is not None:
+                        data, _addr, arrival = item
+                        if wrap:
+                            last_ts = int(arrival * 90000) & 0xFFFFFFFF
+                            data = _RTP.pack(0x80, 33, seq, last_ts, ssrc) + data
+                            seq = (seq + 1) & 0xFFFF
+                        elif len(data) >= 12:
+                            last_ts = int.from_bytes(data[4:8], "big")
+                            ssrc = int.from_bytes(data[8:12], "big")
+                        frame = framer.push(data, arrival)
+                        if frame is not None:
+                            proto.roq.send(data, frame, arrival)
+                        for done in framer.pop_completed():
+                            proto.roq.end_frame(done)
+                        item = sock.get_nowait()
+                    now = time.monotonic()
+                    if proto.roq.stats.packets:   # Sender Reports once media flows (§5.4)
+                        reports = reports or SenderReports(ssrc)
+                        sr = reports.poll(now, time.time(), last_ts, proto.roq.stats.packets,
+                                          proto.roq.stats.bytes)
+                        if sr is not None:
+                            proto.rtcp.send(sr)
+                    proto.transmit()
+                    if args.stats_json and now >= next_stats:
+                        next_stats += args.stats_interval / 1000.0
+                        with open(args.stats_json, "a", encoding="utf-8") as f:
+                            f.write(json.dumps(current(proto)) + "\n")
+            stats = current(proto)
     except ConnectionError as exc:
         print(f"send: error: cannot reach {target.url}: {exc}", file=sys.stderr)
         return 1

@@ -4,23 +4,36 @@ stopped command still prints its final stats instead of a traceback."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
-from typing import Callable
+from typing import Callable, Iterator
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[asyncio.Event]:
+    """An event set by SIGINT/SIGTERM while the block runs (for loops that poll)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - non-main thread
+            pass
+    try:
+        yield stop
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
 
 
 async def run_until_stopped(duration: float, interval: float,
                             on_tick: Callable[[], None] | None = None) -> None:
     """Call ``on_tick`` every ``interval`` s until ``duration`` s (0 = forever) or a signal."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # pragma: no cover - non-main thread
-            pass
     start = time.monotonic()
-    try:
+    with stop_on_signals() as stop:
         while not stop.is_set():
             left = duration - (time.monotonic() - start) if duration else interval
             if left <= 0:
@@ -31,9 +44,3 @@ async def run_until_stopped(duration: float, interval: float,
                 pass
             if on_tick is not None:
                 on_tick()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.remove_signal_handler(sig)
-            except (NotImplementedError, RuntimeError):  # pragma: no cover
-                pass

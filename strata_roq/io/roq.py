@@ -9,9 +9,16 @@ from typing import Callable
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.quic.configuration import QuicConfiguration
 
+from strata_roq.roq.feedback import CcfbFeedback, RtcpChannel
 from strata_roq.roq.framing import ALPN
 from strata_roq.roq.receiver import RoqPacket, RoqReceiver
 from strata_roq.roq.sender import RoqSender
+from strata_roq.rtp.packet import is_rtcp
+
+
+def random_ssrc() -> int:
+    import os
+    return int.from_bytes(os.urandom(4), "big")
 
 #: QUIC packet size used on the wire: room for a 1328-byte RTP/MP2T packet in one DATAGRAM.
 #: aioquic does no path-MTU discovery, so this is a setting (``mtu=`` on the URL).
@@ -42,10 +49,11 @@ class RoqSenderProtocol(QuicConnectionProtocol):
     def __init__(self, *args, mode: str = "frame", flow_id: int = 0, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.roq = RoqSender(self._quic, flow_id=flow_id, mode=mode)
+        self.rtcp = RtcpChannel(self._quic, flow_id)   # Sender Reports (draft §5.4)
         self._expiry = asyncio.get_running_loop().create_task(self._expire_loop())
 
     def quic_event_received(self, event) -> None:
-        self.roq.handle_event(event)
+        self.roq.handle_event(event, time.monotonic())
 
     async def _expire_loop(self) -> None:
         while True:
@@ -64,20 +72,36 @@ class RoqReceiverProtocol(QuicConnectionProtocol):
     on_packet: Callable[[RoqPacket], None] = staticmethod(lambda packet: None)
     latency: float | None = None
     receivers: list[RoqReceiver] = []
+    instances: list["RoqReceiverProtocol"] = []
+    #: Send RFC 8888 CCFB back to the sender every this many seconds (None: no feedback).
+    feedback_interval: float | None = 0.1
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.roq = RoqReceiver(self._quic, latency=self.latency)
         self.receivers.append(self.roq)
+        self.instances.append(self)
+        self.feedback = CcfbFeedback(random_ssrc(), self.feedback_interval or 0.1) \
+            if self.feedback_interval else None
+        self.rtcp = RtcpChannel(self._quic)
 
     def quic_event_received(self, event) -> None:
-        for packet in self.roq.handle_event(event, time.monotonic()):
+        now = time.monotonic()
+        for packet in self.roq.handle_event(event, now):
+            if self.feedback is not None and not is_rtcp(packet.data):
+                self.feedback.on_rtp(packet.data, now)
             self.on_packet(packet)
-        if self.roq.latency is not None and self.roq.expire(time.monotonic()):
+        report = self.feedback.poll(now) if self.feedback is not None else None
+        if report is not None:
+            self.rtcp.send(report)
+            self.transmit()
+        if self.roq.latency is not None and self.roq.expire(now):
             self.transmit()
 
 
-def receiver_protocol(on_packet: Callable[[RoqPacket], None], latency: float | None):
+def receiver_protocol(on_packet: Callable[[RoqPacket], None], latency: float | None,
+                      feedback_interval: float | None = 0.1):
     """A RoqReceiverProtocol subclass bound to one callback (aioquic builds protocols)."""
     return type("BoundRoqReceiverProtocol", (RoqReceiverProtocol,),
-                {"on_packet": staticmethod(on_packet), "latency": latency, "receivers": []})
+                {"on_packet": staticmethod(on_packet), "latency": latency, "receivers": [], "instances": [],
+                 "feedback_interval": feedback_interval})

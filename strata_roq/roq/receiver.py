@@ -17,6 +17,7 @@ from aioquic.quic.connection import QuicConnection
 from aioquic.quic.events import DatagramFrameReceived, StreamDataReceived, StreamReset
 
 from strata_roq.roq.framing import RoqErrorCode, RoqProtocolError, StreamParser, parse_datagram
+from strata_roq.rtp.packet import is_rtcp
 
 
 @dataclass(slots=True)
@@ -43,12 +44,13 @@ class ReceiverStats:
 
 
 class _Stream:
-    __slots__ = ("parser", "last_data", "ignored")
+    __slots__ = ("parser", "last_data", "ignored", "rtcp")
 
     def __init__(self, now: float) -> None:
         self.parser = StreamParser()
         self.last_data = now
         self.ignored = False
+        self.rtcp = False      # carries RTCP (§5.4): idle between reports, never "late"
 
 
 class RoqReceiver:
@@ -102,6 +104,8 @@ class RoqReceiver:
                 stream.ignored = True
                 self._stop(sid, RoqErrorCode.UNKNOWN_FLOW_ID)
                 packets = []
+            if packets and stream.parser.packets == len(packets) and is_rtcp(packets[0]):
+                stream.rtcp = True
             out = [self._packet(flow_id, p, now, sid) for p in packets]
         if event.end_stream:
             self._streams.pop(sid, None)
@@ -118,7 +122,7 @@ class RoqReceiver:
             return 0
         stopped = 0
         for sid, stream in list(self._streams.items()):
-            if not stream.ignored and now - stream.last_data > self.latency:
+            if not stream.ignored and not stream.rtcp and now - stream.last_data > self.latency:
                 stream.ignored = True
                 self._stop(sid, RoqErrorCode.FRAME_CANCELLED)
                 stopped += 1

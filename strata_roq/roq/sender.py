@@ -18,12 +18,14 @@ class, newer frames before older ones (an old frame is the one most likely to be
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 from aioquic.quic.connection import QuicConnection
-from aioquic.quic.events import StopSendingReceived
+from aioquic.quic.events import DatagramFrameReceived, StopSendingReceived, StreamDataReceived
 
 from strata_roq.media.frames import MediaFrame
+from strata_roq.roq.receiver import RoqReceiver
 from strata_roq.roq.priority import TOP, enable_stream_priority, set_stream_rank
 from strata_roq.roq.framing import (RoqErrorCode, encode_datagram, encode_stream_record,
                                     encode_varint)
@@ -45,6 +47,11 @@ class SenderStats:
     dropped_cancelled: int = 0        # packets of frames already cancelled, not sent
     dropped_too_big: int = 0          # packets that did not fit a DATAGRAM
     dropped_late: int = 0             # packets of frames already past their deadline
+    rtcp_received: int = 0            # RTCP compounds from the receiver (§5.4)
+    rtcp_errors: int = 0
+    ccfb_reports: int = 0             # RFC 8888 feedback blocks
+    ccfb_received: int = 0            # packets they said arrived
+    ccfb_missing: int = 0             # packets they said had not (yet) arrived
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -76,6 +83,9 @@ class RoqSender:
         self._by_stream: dict[int, _OpenStream] = {}
         self._long_stream: int | None = None
         enable_stream_priority(quic)
+        self._return = RoqReceiver(quic)        # RTCP the receiver sends back (§5.4)
+        #: Recent CCFB arrivals: (report time, {ssrc: [(seq, arrival or None)]}).
+        self.feedback: deque[tuple[float, dict]] = deque(maxlen=64)
 
     # -- sending ----------------------------------------------------------------------------
     def send(self, packet: bytes, frame: MediaFrame | None, now: float) -> bool:
@@ -197,10 +207,35 @@ class RoqSender:
         """When :meth:`expire` next has work (for the caller's timer)."""
         return min((s.deadline for s in self._by_frame.values()), default=None)
 
-    def handle_event(self, event) -> None:
-        """Feed QUIC events; STOP_SENDING(FRAME_CANCELLED) from the receiver cancels a frame."""
+    def handle_event(self, event, now: float = 0.0) -> None:
+        """Feed QUIC events: STOP_SENDING(FRAME_CANCELLED) from the receiver cancels a frame;
+        RTCP on the receiver's streams or datagrams is read (CCFB arrivals are kept)."""
+        if isinstance(event, (StreamDataReceived, DatagramFrameReceived)):
+            for packet in self._return.handle_event(event, now):
+                self._on_rtcp(packet.data, now)
+            return
         if isinstance(event, StopSendingReceived):
             self.stats.stop_sending_received += 1
             state = self._by_stream.get(event.stream_id)
             if state is not None:
                 state.cancelled = True  # aioquic answers with RESET_STREAM itself
+
+    def _on_rtcp(self, data: bytes, now: float) -> None:
+        from strata_roq.errors import ParseError
+        from strata_roq.rtp import rtcp
+
+        try:
+            packets = rtcp.parse_rtcp_compound(data)
+        except ParseError:
+            self.stats.rtcp_errors += 1
+            return
+        self.stats.rtcp_received += 1
+        for p in packets:
+            if isinstance(p, rtcp.Ccfb):
+                arrivals = p.arrivals(now)
+                self.feedback.append((now, arrivals))
+                self.stats.ccfb_reports += 1
+                for items in arrivals.values():
+                    got = sum(1 for _, t in items if t is not None)
+                    self.stats.ccfb_received += got
+                    self.stats.ccfb_missing += len(items) - got

@@ -197,3 +197,40 @@ def test_hopeless_frame_is_reset_before_its_deadline(tmp_path):
     pair.pump()
     assert pair.receiver.stats.resets_received == 1
     assert any(p.data[12] == 1 for p in pair.received)          # the key frame got through
+
+
+def test_ccfb_feedback_flows_back_to_the_sender(tmp_path):
+    from strata_roq.roq.feedback import CcfbFeedback, RtcpChannel
+    pair = Pair(tmp_path)
+    feedback = CcfbFeedback(ssrc=77, interval=0.1)
+    f = frame(0)
+    for seq in range(5):
+        pair.sender.send(rtp(seq), f, pair.now)
+    pair.pump()
+    for p in pair.received:
+        feedback.on_rtp(p.data, p.arrival)
+    report = feedback.poll(pair.now)
+    assert report is not None and feedback.poll(pair.now) is None     # once per interval
+    RtcpChannel(pair.server, flow_id=3).send(report)
+    pair.pump()
+    s = pair.sender.stats
+    assert s.rtcp_received == 1 and s.ccfb_reports == 1 and s.ccfb_received == 5
+    _, arrivals = pair.sender.feedback[-1]
+    assert [seq for seq, t in arrivals[0] if t is not None] == [0, 1, 2, 3, 4]
+
+
+def test_sender_reports_ride_an_rtcp_stream_that_is_never_stopped_as_late(tmp_path):
+    from strata_roq.roq.feedback import RtcpChannel, SenderReports, transport_stats
+    from strata_roq.rtp import rtcp as rtcp_mod
+    pair = Pair(tmp_path, latency=0.05)
+    channel = RtcpChannel(pair.client, flow_id=3)
+    reports = SenderReports(ssrc=1234, interval=1.0)
+    channel.send(reports.poll(pair.now, 1_700_000_000.0, 90000, 10, 13280))
+    assert reports.poll(pair.now + 0.5, 0, 0, 0, 0) is None
+    pair.pump()
+    sr = rtcp_mod.parse_rtcp_compound(pair.received[-1].data)[0]
+    assert isinstance(sr, rtcp_mod.SenderReport) and sr.ssrc == 1234 and sr.packet_count == 10
+    pair.now += 0.5                                   # idle far longer than the budget
+    assert pair.receiver.expire(pair.now) == 0
+    stats = transport_stats(pair.client)
+    assert stats["cwnd_bytes"] > 0 and stats["srtt_ms"] is not None
