@@ -84,6 +84,22 @@ class RoqReceiverProtocol(QuicConnectionProtocol):
         self.feedback = CcfbFeedback(random_ssrc(), self.feedback_interval or 0.1) \
             if self.feedback_interval else None
         self.rtcp = RtcpChannel(self._quic)
+        self._feedback_timer = asyncio.get_running_loop().create_task(self._feedback_loop()) \
+            if self.feedback is not None else None
+
+    async def _feedback_loop(self) -> None:
+        """Report arrivals even when no further packets come (the end of a stream)."""
+        while True:
+            await asyncio.sleep(self.feedback.interval)
+            report = self.feedback.poll(time.monotonic())
+            if report is not None:
+                self.rtcp.send(report)
+                self.transmit()
+
+    def connection_lost(self, exc) -> None:
+        if self._feedback_timer is not None:
+            self._feedback_timer.cancel()
+        super().connection_lost(exc)
 
     def quic_event_received(self, event) -> None:
         now = time.monotonic()

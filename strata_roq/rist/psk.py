@@ -77,7 +77,7 @@ class PskDecryptor:
     def __init__(self, passphrase: str) -> None:
         self.passphrase = passphrase
         self._keys: dict[tuple[bytes, int], bytes] = {}
-
+        self.derived = 0          # keys derived: > 1 means the peer rotated its key
     def key_for(self, nonce: bytes, bits: int) -> bytes:
         k = (bytes(nonce), bits)
         key = self._keys.get(k)
@@ -85,4 +85,5 @@ class PskDecryptor:
             if len(self._keys) >= _MAX_CACHED_KEYS:  # bounded: a nonce flood cannot grow it
                 self._keys.pop(next(iter(self._keys)))
             key = self._keys[k] = derive_key(self.passphrase, nonce, bits)
+            self.derived += 1
         return key

@@ -171,6 +171,8 @@ class RistReceiver:
         d["rtt"] = round(1000 * min(rtts), 3) if rtts else None
         total = d["received"] + d["lost"]
         d["quality"] = round(100.0 * d["received"] / total, 3) if total else 100.0
+        if self.wire.decryptor is not None:
+            d["psk_keys"] = self.wire.decryptor.derived
         d["peers"] = [{"address": f"{p.addr[0]}:{p.addr[1]}", "cname": p.cname,
                        "alive": p.alive(now, self.config.session_timeout) and p.last_heard is not None,
                        "rtt": round(1000 * p.rtt, 3) if p.rtt is not None else None,

@@ -227,6 +227,7 @@ class RistSender:
         d["peers"] = [{"address": f"{p.addr[0]}:{p.addr[1]}", "cname": p.cname, "weight": p.weight,
                        "alive": p.last_heard is not None and p.alive(now, self.config.session_timeout),
                        "sent": p.sent,
+                       "key_rotations": p.encryptor.rotations if p.encryptor else None,
                        "rtt": round(1000 * p.rtt_last, 3) if p.rtt_last is not None else None,
                        "avg_rtt": round(1000 * p.rtt, 3) if p.rtt is not None else None}
                       for p in self.peers.values()]

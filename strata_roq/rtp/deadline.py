@@ -6,7 +6,9 @@ this packet's one-way delay; its minimum over a recent window belongs to the fas
 (NetEQ's *relative delay* idea), i.e. clock offset + base one-way delay. So a packet's age
 since capture is ``relative delay + base one-way delay``, where the base one-way delay comes
 from the transport (min RTT / 2 from QUIC). A packet whose age exceeds the budget is dropped
-and counted: handing it on would only make the player late.
+and counted: handing it on would only make the player late. The window (30 s) must outlast
+any overload, or the delayed packets of a long congestion episode would become "the
+fastest" and hide their own lateness; clock drift over 30 s is a millisecond or two.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from strata_roq.rtp.seq import SeqUnwrapper
 
 
 class DeadlineFilter:
-    def __init__(self, latency: float, clock_rate: int = 90000, window: float = 10.0) -> None:
+    def __init__(self, latency: float, clock_rate: int = 90000, window: float = 30.0) -> None:
         self.latency = latency
         self.clock_rate = clock_rate
         self.window = window

@@ -354,6 +354,7 @@ class Tmmbr:
 ATO_UNITS = 1024          # arrival time offsets count 1/1024 s
 ATO_OVERRANGE = 0x1FFE    # RFC 8888: the packet arrived, but too long before the report
 ATO_UNAVAILABLE = 0x1FFF
+MAX_CCFB_PACKETS = 16384  # metric blocks one report may carry
 
 
 @dataclass(slots=True)
@@ -383,16 +384,20 @@ class Ccfb:
         for ssrc, packets in streams.items():
             if not packets:
                 continue
-            packets = sorted(packets, key=lambda p: (p[0] - packets[0][0]) & 0xFFFF)
-            begin = packets[0][0] & 0xFFFF
-            count = ((packets[-1][0] - begin) & 0xFFFF) + 1
-            metrics = [(False, 0, 0)] * count
-            for seq, arrival, ecn in packets:
-                if arrival is None:
+            # Sequence numbers may arrive out of order and wrap: place each relative to the
+            # first one seen (signed 16-bit distance), then cover the span they occupy.
+            first = packets[0][0]
+            rel = [(((p[0] - first + 0x8000) & 0xFFFF) - 0x8000, p) for p in packets]
+            lo, hi = min(r for r, _ in rel), max(r for r, _ in rel)
+            lo = max(lo, hi - (MAX_CCFB_PACKETS - 1))      # too wide: report the newest
+            begin = (first + lo) & 0xFFFF
+            metrics = [(False, 0, 0)] * (hi - lo + 1)
+            for r, (seq, arrival, ecn) in rel:
+                if arrival is None or r < lo:
                     continue
                 ato = round((report_time - arrival) * ATO_UNITS)
                 ato = ATO_OVERRANGE if ato >= ATO_OVERRANGE else max(0, ato)
-                metrics[(seq - begin) & 0xFFFF] = (True, ecn & 3, ato)
+                metrics[r - lo] = (True, ecn & 3, ato)
             reports.append(CcfbReport(ssrc, begin, metrics))
         return cls(sender_ssrc, reports, ntp_middle32(ntp_from_seconds(report_time)))
 

@@ -9,7 +9,10 @@ import pytest
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
 COUNT = 2000
-SECRETS = {"plain": (None, None), "aes128": ("Strata-psk-1", 128), "aes256": ("Strata-psk-2", 256)}
+SECRETS = {"plain": (None, None), "aes128": ("Strata-psk-1", 128), "aes256": ("Strata-psk-2", 256),
+           "aes128-rotating": ("Strata-psk-3", 128)}
+#: key-rotation= (a new nonce, hence key, every N packets) for the "-rotating" cases
+ROTATION = 300
 
 
 def _librist_args(profile, crypto):
@@ -20,16 +23,23 @@ def _librist_args(profile, crypto):
     return args
 
 
+def _librist_url(port, crypto):
+    return f"rist://127.0.0.1:{port}" + (f"?key-rotation={ROTATION}" if "rotating" in crypto else "")
+
+
 def _strata_query(profile, crypto, extra=""):
     secret, bits = SECRETS[crypto]
     q = [f"profile={profile}"]
     if secret:
         q += [f"secret={secret}", f"aes-type={bits}"]
+    if "rotating" in crypto:
+        q += [f"key-rotation={ROTATION}"]
     return "?" + "&".join(q) + extra
 
 
 @pytest.mark.parametrize("profile,crypto", [("simple", "plain"), ("main", "plain"),
-                                            ("main", "aes128"), ("main", "aes256")])
+                                            ("main", "aes128"), ("main", "aes256"),
+                                            ("main", "aes128-rotating")])
 def test_ristsender_to_strata_receive_is_byte_identical(rig, profile, crypto):
     rig.need("ristsender")
     rist_port, in_port, out_port = rig.free_port(even=True), rig.free_port(), rig.free_port()
@@ -39,7 +49,7 @@ def test_ristsender_to_strata_receive_is_byte_identical(rig, profile, crypto):
                               "-o", f"udp://127.0.0.1:{out_port}", "--duration", "8"),
                    ready="listening on")
     tx = rig.start(["ristsender", "-i", f"udp://@127.0.0.1:{in_port}",
-                    "-o", f"rist://127.0.0.1:{rist_port}", *_librist_args(profile, crypto)])
+                    "-o", _librist_url(rist_port, crypto), *_librist_args(profile, crypto)])
     time.sleep(1.0)
     rig.blast(in_port, COUNT, 0.001)
     got = collector.wait()
@@ -49,10 +59,13 @@ def test_ristsender_to_strata_receive_is_byte_identical(rig, profile, crypto):
     assert got == [rig.payload(i) for i in range(COUNT)], (len(got), stats)
     assert stats["lost"] == 0 and stats["decrypt_errors"] == 0 and stats["bad_packets"] == 0
     assert stats["peers"][0]["cname"]                     # librist's SDES reached us
+    if "rotating" in crypto:
+        assert stats["psk_keys"] >= COUNT // ROTATION       # librist rotated; we followed
 
 
 @pytest.mark.parametrize("profile,crypto", [("simple", "plain"), ("main", "plain"),
-                                            ("main", "aes128"), ("main", "aes256")])
+                                            ("main", "aes128"), ("main", "aes256"),
+                                            ("main", "aes128-rotating")])
 def test_strata_send_to_ristreceiver_is_byte_identical(rig, profile, crypto):
     rig.need("ristreceiver")
     rist_port, in_port, out_port = rig.free_port(even=True), rig.free_port(), rig.free_port()
@@ -77,6 +90,8 @@ def test_strata_send_to_ristreceiver_is_byte_identical(rig, profile, crypto):
     else:
         assert got == expected, len(got)
     assert stats["peers"][0]["cname"] and stats["peers"][0]["alive"]
+    if "rotating" in crypto:
+        assert stats["peers"][0]["key_rotations"] >= COUNT // ROTATION - 1
 
 
 def test_wrong_psk_is_counted_not_crashing(rig):

@@ -77,16 +77,24 @@ def test_tshark_sees_draft_stream_framing_with_our_rtp(rig, tmp_path):
     streams = _stream_bytes(pcap, keylog)
     assert len(streams) > 20                           # stream per frame: many streams
     seen = {}
+    rtcp_kinds = []
     for sid, data in streams.items():
-        assert sid % 4 == 2, f"stream {sid} is not client-initiated unidirectional"
+        assert sid % 4 in (2, 3), f"stream {sid} is not unidirectional"
         flow, i = decode_varint(data, 0)
         assert flow == 0
         while i < len(data):
             length, i = decode_varint(data, i)
             rtp = bytes(data[i:i + length])
-            assert len(rtp) == length and rtp[0] == 0x80 and rtp[1] & 0x7F == 33
+            assert len(rtp) == length and rtp[0] >> 6 == 2
+            if 200 <= rtp[1] <= 206:                   # RTCP multiplexed on the flow (§5.4)
+                rtcp_kinds.append((sid % 4, rtp[1]))
+                i += length
+                continue
+            assert sid % 4 == 2 and rtp[0] == 0x80 and rtp[1] & 0x7F == 33
             seq, ts = struct.unpack_from(">HI", rtp, 2)
             assert seq not in seen, f"seq {seq} on two streams"
             seen[seq] = (ts, rtp[12:])
             i += length
     assert seen == sent
+    assert (2, 200) in rtcp_kinds                      # sender's SR on a client stream
+    assert (3, 201) in rtcp_kinds                      # receiver's RR + CCFB on a server stream

@@ -196,3 +196,32 @@ def test_wrong_secret_is_counted_as_decrypt_errors(rist_net, ts_payloads):
     net.stream("tx", ts_payloads(200), 0.001, start=0.2)
     net.run_until(1.0)
     assert rx.take_delivered() == [] and rx.stats.decrypt_errors >= 200
+
+
+def test_bitmask_nacks_when_asked(rist_net, ts_payloads):
+    from strata_roq.rtp import rtcp
+    net, tx, rx = _pair(rist_net, delay=0.02, nack_type="bitmask")
+    kinds = set()
+
+    def loss(direction, data):
+        if direction == "back":          # GRE (4) + virtual ports (4), then the RTCP compound
+            kinds.update(type(p).__name__ for p in rtcp.parse_rtcp_compound(data[8:]))
+            return False
+        return net.rng.random() < 0.05
+
+    net.loss = loss
+    payloads = ts_payloads(2000)
+    net.stream("tx", payloads, 0.0005, start=0.2)
+    net.run_until(2.5)
+    assert _payloads_out(rx) == payloads and rx.stats.recovered_total > 50
+    assert tx.stats.nacks_received >= rx.stats.recovered_total
+    assert "GenericNack" in kinds and "RistRangeNack" not in kinds
+
+
+def test_key_rotation_is_transparent_to_the_receiver(rist_net, ts_payloads):
+    net, tx, rx = _pair(rist_net, secret="k", bits=256, key_rotation=100)
+    payloads = ts_payloads(1000)
+    net.stream("tx", payloads, 0.0005, start=0.2)
+    net.run_until(1.5)
+    peer = next(iter(tx.peers.values()))
+    assert _payloads_out(rx) == payloads and peer.encryptor.rotations >= 9

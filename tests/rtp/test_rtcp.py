@@ -155,3 +155,15 @@ def test_mutated_compounds_never_raise_anything_else(packets, data):
             parse_rtcp_compound(candidate)
         except ParseError:
             pass
+
+
+def test_ccfb_from_reordered_and_wrapping_arrivals():
+    from strata_roq.rtp.rtcp import Ccfb, parse_rtcp_compound
+    arrivals = {5: [(2, 1.0, 0), (65534, 1.01, 0), (0, 1.02, 0), (65535, 1.03, 0), (1, 1.04, 0)]}
+    built = Ccfb.from_arrivals(9, 1.1, arrivals).build()
+    ccfb = parse_rtcp_compound(built)[0]
+    assert ccfb.reports[0].begin_seq == 65534 and len(ccfb.reports[0].metrics) == 5
+    got = {seq for seq, t in ccfb.arrivals(1.1)[5] if t is not None}
+    assert got == {65534, 65535, 0, 1, 2}
+    wide = Ccfb.from_arrivals(9, 1.0, {5: [(0, 0.9, 0), (20000, 0.95, 0)]})
+    assert len(wide.reports[0].metrics) == 16384 and wide.build()   # clamped to the newest
