@@ -69,9 +69,12 @@ def decode_varint(data, offset: int = 0) -> tuple[int, int] | None:
 
 def encode_stream_record(packet: bytes | memoryview) -> bytes:
     """One ``{Length, packet}`` record for a stream (§5.2.1)."""
-    if not 0 < len(packet) <= MAX_PACKET_SIZE:
-        raise ValueError(f"packet of {len(packet)} bytes cannot be sent")
-    return encode_uint_var(len(packet)) + bytes(packet)
+    n = len(packet)
+    if 64 <= n < 16384:          # every RTP packet: a 2-byte varint, built inline (hot path)
+        return bytes((0x40 | n >> 8, n & 0xFF)) + packet
+    if not 0 < n <= MAX_PACKET_SIZE:
+        raise ValueError(f"packet of {n} bytes cannot be sent")
+    return encode_uint_var(n) + bytes(packet)
 
 
 def encode_stream_start(flow_id: int, packets=()) -> bytes:
@@ -115,29 +118,50 @@ class StreamParser:
 
     def feed(self, data: bytes, end_stream: bool = False) -> list[bytes]:
         """Feed the next bytes of the stream; return the packets now complete."""
-        buf = self._buffer
-        buf += data
         self.bytes += len(data)
+        if self._offset == len(self._buffer) and self.flow_id is not None:
+            # Fast path: nothing held back, so parse straight from ``data`` (no copy into
+            # the buffer); only an incomplete tail is kept.
+            self._buffer = bytearray()
+            self._offset = 0
+            return self._parse(data, 0, end_stream, keep=True)
+        self._buffer += data
+        return self._parse(self._buffer, self._offset, end_stream, keep=False)
+
+    def _parse(self, buf, offset: int, end_stream: bool, keep: bool) -> list[bytes]:
         out: list[bytes] = []
-        offset = self._offset
+        n = len(buf)
         if self.flow_id is None:
             head = decode_varint(buf, offset)
             if head is None:
+                if keep:
+                    self._buffer = bytearray(buf[offset:])
+                    offset = 0
                 return self._done(out, offset, end_stream, "stream ends inside its flow id")
             self.flow_id, offset = head
-        while True:
-            head = decode_varint(buf, offset)
-            if head is None:
-                break
-            length, start = head
-            if length == 0 or length > self.max_packet_size:
+        limit = self.max_packet_size
+        while offset < n:
+            first = buf[offset]
+            if first < 0x40:                         # 1-byte varint
+                length, start = first, offset + 1
+            elif first < 0x80 and offset + 1 < n:    # 2-byte varint (every RTP packet size)
+                length, start = ((first & 0x3F) << 8) | buf[offset + 1], offset + 2
+            else:
+                head = decode_varint(buf, offset)
+                if head is None:
+                    break
+                length, start = head
+            if length == 0 or length > limit:
                 raise RoqProtocolError(RoqErrorCode.PACKET_ERROR,
                                        f"packet length {length} on flow {self.flow_id}")
-            if start + length > len(buf):
+            if start + length > n:
                 break
             out.append(bytes(buf[start:start + length]))
             offset = start + length
         self.packets += len(out)
+        if keep:
+            self._buffer = bytearray(buf[offset:])
+            offset = 0
         return self._done(out, offset, end_stream, "stream ends inside a packet")
 
     def _done(self, out: list[bytes], offset: int, end_stream: bool, why: str) -> list[bytes]:

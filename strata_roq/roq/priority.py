@@ -1,10 +1,11 @@
 """Stream priorities for aioquic, which has no priority API.
 
-aioquic serves streams round-robin: after every packet it rebuilds its service queue with the
-streams it just served appended at the end. :func:`enable_stream_priority` gives one
-connection a queue that is sorted by a rank function whenever aioquic reads it, so the order
-holds packet by packet. The sort is stable: equal ranks keep aioquic's round-robin among
-themselves. (A handful of open streams: sorting on access costs microseconds.)
+aioquic serves streams round-robin: after every packet it rebuilds its service queue (a new
+list, with the streams it just served appended at the end). :func:`enable_stream_priority`
+keeps that queue sorted by each stream's ``roq_rank`` instead: whenever aioquic assigns a new
+queue, or appends to it, it is re-sorted, so the order holds packet by packet. Reading the
+queue costs nothing extra (a C-level attribute getter), which matters: aioquic reads it
+several times per packet. The sort is stable: equal ranks keep aioquic's round-robin.
 """
 
 from __future__ import annotations
@@ -13,48 +14,55 @@ from operator import attrgetter
 
 from aioquic.quic.connection import QuicConnection
 
-#: Rank of streams nobody ranked (control, a long stream): served first.
+#: Rank of streams nobody ranked (control, a long stream, RTCP): served first.
 TOP = -(1 << 62)
-_rank_of = attrgetter("roq_rank")
+
+
+def _rank_of(stream) -> int:
+    return getattr(stream, "roq_rank", TOP)
+
+
+class _RankedList(list):
+    """aioquic's stream queue, kept in rank order on every append."""
+
+    __slots__ = ()
+
+    def append(self, stream) -> None:
+        super().append(stream)
+        self.sort(key=_rank_of)
+
+    def extend(self, streams) -> None:
+        super().extend(streams)
+        if len(self) > 1:
+            self.sort(key=_rank_of)
+
+
+def _set_queue(self, value) -> None:
+    queue = _RankedList(value)
+    if len(queue) > 1:
+        queue.sort(key=_rank_of)
+    self.__dict__["_roq_queue"] = queue
 
 
 class _PrioritisedConnection(QuicConnection):
-    @property
-    def _streams_queue(self):
-        d = self.__dict__
-        queue = d["_roq_queue"]
-        # Re-sort only when aioquic replaced the list or appended to it since the last sort.
-        if d["_roq_sorted_len"] != len(queue) and len(queue) > 1:
-            try:
-                queue.sort(key=_rank_of)
-            except AttributeError:       # a stream we did not rank: it goes first
-                for stream in queue:
-                    if not hasattr(stream, "roq_rank"):
-                        stream.roq_rank = TOP
-                queue.sort(key=_rank_of)
-            d["_roq_sorted_len"] = len(queue)
-        return queue
-
-    @_streams_queue.setter
-    def _streams_queue(self, value) -> None:
-        self.__dict__["_roq_queue"] = value
-        self.__dict__["_roq_sorted_len"] = -1
+    _streams_queue = property(attrgetter("_roq_queue"), _set_queue)
 
 
 def set_stream_rank(quic: QuicConnection, stream_id: int, rank: int) -> None:
-    """Rank an existing stream (lower = served first)."""
+    """Rank an existing stream (lower = served first) and re-sort the queue."""
     stream = quic._streams.get(stream_id)  # noqa: SLF001
     if stream is not None:
         stream.roq_rank = rank
+        if isinstance(quic, _PrioritisedConnection):
+            quic.__dict__["_roq_queue"].sort(key=_rank_of)
 
 
 def enable_stream_priority(quic: QuicConnection) -> None:
     """Serve ``quic``'s streams in ``stream.roq_rank`` order (lowest first) from now on;
     :func:`set_stream_rank` ranks one."""
-    if not isinstance(quic, _PrioritisedConnection):
-        queue = quic.__dict__.pop("_streams_queue", [])
-        quic.__class__ = type("Prioritised" + type(quic).__name__,
-                              (_PrioritisedConnection, type(quic)), {}) \
-            if type(quic) is not QuicConnection else _PrioritisedConnection
-        quic.__dict__["_roq_queue"] = queue
-    quic.__dict__["_roq_sorted_len"] = -1
+    if isinstance(quic, _PrioritisedConnection):
+        return
+    queue = quic.__dict__.pop("_streams_queue", [])
+    quic.__class__ = _PrioritisedConnection if type(quic) is QuicConnection else \
+        type("Prioritised" + type(quic).__name__, (_PrioritisedConnection, type(quic)), {})
+    _set_queue(quic, queue)

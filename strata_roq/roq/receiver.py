@@ -106,7 +106,11 @@ class RoqReceiver:
                 packets = []
             if packets and stream.parser.packets == len(packets) and is_rtcp(packets[0]):
                 stream.rtcp = True
-            out = [self._packet(flow_id, p, now, sid) for p in packets]
+            if packets:
+                stats = self.stats
+                stats.packets += len(packets)
+                stats.bytes += sum(map(len, packets))
+                out = [RoqPacket(flow_id, p, now, sid) for p in packets]
         if event.end_stream:
             self._streams.pop(sid, None)
         return out

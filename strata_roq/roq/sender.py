@@ -90,15 +90,18 @@ class RoqSender:
     # -- sending ----------------------------------------------------------------------------
     def send(self, packet: bytes, frame: MediaFrame | None, now: float) -> bool:
         """Queue one RTP/RTCP packet; False if it was dropped (counted in stats)."""
-        if frame is not None and frame.deadline <= now:
-            self.stats.dropped_late += 1  # better never than late: discard at the sender
-            return False
-        use_datagram = self.mode == "datagram" or (
-            self.mode == "hybrid" and frame is not None and frame.priority < HYBRID_STREAM_PRIORITY)
-        if use_datagram:
+        mode = self.mode
+        if frame is not None:
+            if frame.deadline <= now:
+                self.stats.dropped_late += 1  # better never than late: discard at the sender
+                return False
+            if mode == "frame" or (mode == "hybrid" and frame.priority >= HYBRID_STREAM_PRIORITY):
+                return self._send_on_frame_stream(packet, frame)
+        if mode == "datagram" or (mode == "hybrid" and frame is not None):
             return self._send_datagram(packet)
-        if self.mode == "stream" or frame is None:
-            return self._send_long(packet)
+        return self._send_long(packet)
+
+    def _send_on_frame_stream(self, packet: bytes, frame: MediaFrame) -> bool:
         state = self._by_frame.get(frame.index)
         if state is None:
             sid = self.quic.get_next_available_stream_id(is_unidirectional=True)
@@ -110,15 +113,14 @@ class RoqSender:
             self.quic.send_stream_data(sid, self._flow_prefix + encode_stream_record(packet))
             # Key frames, audio and PSI first, then the rest; newer before older in each.
             set_stream_rank(self.quic, sid, (0 if state.important else 1 << 61) - frame.index)
-            self._count(packet)
-            return True
         elif state.cancelled or state.finished:
             self.stats.dropped_cancelled += 1
             return False
         else:
-            data = encode_stream_record(packet)
-        self.quic.send_stream_data(state.stream_id, data)
-        self._count(packet)
+            self.quic.send_stream_data(state.stream_id, encode_stream_record(packet))
+        stats = self.stats
+        stats.packets += 1
+        stats.bytes += len(packet)
         return True
 
     def _send_long(self, packet: bytes) -> bool:
