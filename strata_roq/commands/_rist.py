@@ -67,9 +67,8 @@ async def open_rist_output(targets: list[Endpoint]):
     driver.core = core
     for ep in listen:
         await driver.add_port(ep.address)
-    for i, peer in enumerate(core.peers.values()):
-        await driver.add_port(("0.0.0.0", 0))
-        driver._route[peer.addr] = driver._route[peer.rtcp_addr] = len(listen) + i
+    for peer in core.peers.values():
+        await driver.add_peer_port(peer)
     driver.flush()  # first SR + SDES now: librist receivers wait for this handshake
     return driver, core
 
@@ -144,9 +143,8 @@ async def receive_rist(args, sources: list[Endpoint], target: Endpoint) -> int:
     for s in sources:
         if s.listen:
             bound.append(await driver.add_port(s.address))
-    for i, peer in enumerate(core.peers.values()):
-        await driver.add_port(("0.0.0.0", 0))
-        driver._route[peer.addr] = driver._route[peer.rtcp_addr] = len(bound) + i
+    for peer in core.peers.values():
+        await driver.add_peer_port(peer)
     driver.flush()
     if not args.quiet:
         where = ", ".join(f"rist://@{h}:{p}" for h, p in bound) or ", ".join(s.url for s in sources)

@@ -68,6 +68,11 @@ class RistDriver:
         self.sets.append((data, ctrl))
         return data.local_address
 
+    async def add_peer_port(self, peer) -> None:
+        """A port set of its own for a configured peer (one socket per output/path)."""
+        await self.add_port(("0.0.0.0", 0))
+        self._route[peer.addr] = self._route[peer.rtcp_addr] = len(self.sets) - 1
+
     def _on_datagram(self, data: bytes, addr, now: float, index: int, rtcp_socket: bool) -> None:
         addr = addr[:2]
         self._route[addr] = index

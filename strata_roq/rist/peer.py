@@ -17,6 +17,8 @@ from typing import NamedTuple
 from strata_roq.rist import gre
 from strata_roq.rist.config import RistConfig
 from strata_roq.rist.psk import PskDecryptor, PskEncryptor
+from strata_roq.rtp import rtcp
+from strata_roq.rtp.ntp import seconds_from_ntp
 
 
 class Datagram(NamedTuple):
@@ -106,6 +108,28 @@ class Wire:
             peer.remote_vport = packet.src_port & ~1
         if packet.dst_port and not peer.configured:
             peer.local_vport = packet.dst_port & ~1
+
+
+def answer_common_rtcp(packet, peer: Peer, now: float, *, ssrc: int, cname: str,
+                       wall_offset: float, wire: "Wire", out: list[Datagram]) -> bool:
+    """RTCP both ends treat alike — SDES (peer's CNAME) and librist's echo request/response
+    (RTT) — handled in one place; False if ``packet`` is something else."""
+    if isinstance(packet, rtcp.Sdes):
+        for chunk in packet.chunks:
+            if chunk.cname:
+                peer.cname = chunk.cname
+        return True
+    if isinstance(packet, rtcp.RistEcho):
+        if packet.response:
+            sent = seconds_from_ntp(packet.ntp_timestamp) - wall_offset
+            peer.update_rtt(now - sent - packet.delay_us / 1e6)
+        else:
+            reply = rtcp.build_rtcp_compound(
+                [rtcp.ReceiverReport(ssrc), rtcp.Sdes.cname(ssrc, cname),
+                 rtcp.RistEcho(ssrc, packet.ntp_timestamp, 0, response=True)])
+            out.append(wire.encode(reply, peer, rtcp=True))
+        return True
+    return False
 
 
 def random_ssrc() -> int:

@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass
 from strata_roq.errors import ParseError
 from strata_roq.rist import gre
 from strata_roq.rist.config import RistConfig
-from strata_roq.rist.peer import Datagram, Peer, Wire, random_ssrc
+from strata_roq.rist.peer import Datagram, Peer, Wire, answer_common_rtcp, random_ssrc
 from strata_roq.rtp import rtcp
-from strata_roq.rtp.ntp import ntp_from_seconds, ntp_middle32, seconds_from_ntp, seconds_to_short
+from strata_roq.rtp.ntp import ntp_from_seconds, ntp_middle32, seconds_to_short
 from strata_roq.rtp.packet import RTP_HEADER_SIZE, is_rtcp
 from strata_roq.rtp.seq import SeqUnwrapper
 
@@ -328,20 +328,9 @@ class RistReceiver:
             if isinstance(p, rtcp.SenderReport):
                 self._last_sr[p.ssrc] = (ntp_middle32(p.ntp_timestamp), now)
                 peer.ssrc = p.ssrc
-            elif isinstance(p, rtcp.Sdes):
-                for chunk in p.chunks:
-                    if chunk.cname:
-                        peer.cname = chunk.cname
-            elif isinstance(p, rtcp.RistEcho):
-                if p.response:
-                    sent = seconds_from_ntp(p.ntp_timestamp) - self.wall_offset
-                    peer.update_rtt(now - sent - p.delay_us / 1e6)
-                else:
-                    reply = rtcp.RistEcho(self.ssrc, p.ntp_timestamp, 0, response=True)
-                    packet = rtcp.build_rtcp_compound(
-                        [rtcp.ReceiverReport(self.ssrc),
-                         rtcp.Sdes.cname(self.ssrc, self.config.cname), reply])
-                    self._out.append(self.wire.encode(packet, peer, rtcp=True))
+            else:
+                answer_common_rtcp(p, peer, now, ssrc=self.ssrc, cname=self.config.cname,
+                                   wall_offset=self.wall_offset, wire=self.wire, out=self._out)
 
     def _send_report(self, peer: Peer, now: float) -> None:
         blocks = []

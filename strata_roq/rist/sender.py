@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass
 from strata_roq.errors import ParseError
 from strata_roq.rist import gre
 from strata_roq.rist.config import RistConfig
-from strata_roq.rist.peer import Datagram, Peer, Wire, random_ssrc
+from strata_roq.rist.peer import Datagram, Peer, Wire, answer_common_rtcp, random_ssrc
 from strata_roq.rtp import rtcp
-from strata_roq.rtp.ntp import ntp_from_seconds, ntp_middle32, rtt_from_report, seconds_from_ntp
+from strata_roq.rtp.ntp import ntp_from_seconds, ntp_middle32, rtt_from_report
 from strata_roq.rtp.packet import is_rtcp
 
 log = logging.getLogger(__name__)
@@ -168,19 +168,9 @@ class RistSender:
                                           block.lsr, block.dlsr)
                     if rtt is not None:
                         peer.update_rtt(rtt)
-            elif isinstance(p, rtcp.Sdes):
-                for chunk in p.chunks:
-                    if chunk.cname:
-                        peer.cname = chunk.cname
-            elif isinstance(p, rtcp.RistEcho):
-                if p.response:
-                    sent = seconds_from_ntp(p.ntp_timestamp) - self.wall_offset
-                    peer.update_rtt(now - sent - p.delay_us / 1e6)
-                else:
-                    reply = rtcp.build_rtcp_compound(
-                        [rtcp.ReceiverReport(self.ssrc), self._sdes(),
-                         rtcp.RistEcho(self.ssrc, p.ntp_timestamp, 0, response=True)])
-                    self._out.append(self.wire.encode(reply, peer, rtcp=True))
+            else:
+                answer_common_rtcp(p, peer, now, ssrc=self.ssrc, cname=self.config.cname,
+                                   wall_offset=self.wall_offset, wire=self.wire, out=self._out)
 
     def _retransmit(self, seqs: list[int], peer: Peer, now: float) -> None:
         self.stats.nacks_received += len(seqs)
