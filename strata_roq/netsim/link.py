@@ -10,6 +10,7 @@ on a real path, except for the ``reorder`` fraction, which is held ``reorder_del
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import random
@@ -37,7 +38,10 @@ class Link:
     def __init__(self, *, delay: float = 0.0, jitter: float = 0.0, loss: LossModel | None = None,
                  rate: float | None = None, trace: DeliveryTrace | None = None,
                  queue_limit: float = 0.2, duplicate: float = 0.0, reorder: float = 0.0,
-                 reorder_delay: float = 0.010, rng: random.Random | None = None) -> None:
+                 reorder_delay: float = 0.010, rng: random.Random | None = None,
+                 delay_schedule: list[tuple[float, float]] | None = None) -> None:
+        """``delay_schedule``: (time since the first packet, one-way delay) steps that
+        replace ``delay`` over time (e.g. a ping series from a drive)."""
         self.delay = delay
         self.jitter = jitter
         self.loss = loss or NoLoss()
@@ -49,6 +53,8 @@ class Link:
         self.reorder_delay = reorder_delay
         self.rng = rng or random.Random(0)
         self.up = True
+        self.delay_schedule = delay_schedule
+        self._schedule_times = [t for t, _ in delay_schedule] if delay_schedule else []
         self.stats = LinkStats()
         self._arrivals: list = []
         self._ids = itertools.count()
@@ -61,6 +67,14 @@ class Link:
     def set_up(self, up: bool) -> None:
         """Path death and return (outages, LEO handovers)."""
         self.up = up
+
+    def current_delay(self, now: float) -> float:
+        if not self.delay_schedule:
+            return self.delay
+        if self._origin is None:
+            self._origin = now
+        k = bisect.bisect_right(self._schedule_times, now - self._origin) - 1
+        return self.delay_schedule[max(k, 0)][1]
 
     def queue_delay(self, now: float) -> float:
         return max(0.0, self._free_at - now)
@@ -78,7 +92,7 @@ class Link:
         if departure is None:
             self.stats.queue_drops += 1
             return
-        arrival = departure + self.delay
+        arrival = departure + self.current_delay(now)
         if self.jitter:
             arrival += abs(self.rng.gauss(0.0, self.jitter))
         if self.reorder and self.rng.random() < self.reorder:

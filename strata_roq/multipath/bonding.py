@@ -1,0 +1,229 @@
+"""The bonded sender, sans-I/O: one stream's packets spread over several paths.
+
+``push(packet, now)`` queues a :class:`~strata_roq.sched.base.SchedPacket`; ``poll(now)``
+returns the :class:`Transmission` s due now; ``on_feedback(path, acked, now)`` takes the
+receiver's per-path acknowledgements (packet id, arrival time — what RFC 8888 CCFB carries).
+In between it:
+
+- asks the scheduler where each packet goes (dispatch / duplicate / discard / decompensate),
+  in the scheduler's order, and keeps one send queue per path (sorted the same way);
+- paces each path at its estimated delivery rate (× a probing gain while its one-way delay
+  shows no queue) under an in-flight cap of about two BDPs;
+- drops packets that can no longer arrive in time before they are sent;
+- declares losses (three later packets acknowledged, or silence past an RTO) and
+  retransmits a lost packet on the best path only if it can still make its deadline and no
+  copy has arrived (ARQ after the scheduler's redundancy);
+- marks a path dead after ~2 RTT of silence with data outstanding, and back on feedback.
+Every decision is counted in :attr:`BondedSender.counters`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import Counter, deque
+from dataclasses import dataclass
+
+from strata_roq.multipath.path import Path
+from strata_roq.sched.base import SchedPacket, Scheduler
+
+MIN_PACKETS_IN_FLIGHT = 4
+REORDER_THRESHOLD = 3
+#: A dead path gets a copy of a recent packet this often, so it can answer and come back.
+PROBE_INTERVAL = 0.1
+
+
+@dataclass(slots=True)
+class Transmission:
+    path: int
+    packet: SchedPacket
+    id: int
+    sent_at: float = 0.0
+
+
+class BondedSender:
+    def __init__(self, paths: list[Path], scheduler: Scheduler, *,
+                 initial_rate: float = 250_000.0, probe_gain: float = 1.25,
+                 queue_target: float = 0.010, feedback_interval: float = 0.02,
+                 mtu: int = 1400) -> None:
+        for i, p in enumerate(paths):
+            p.index = i
+            p.rate_floor = initial_rate
+        self.paths = paths
+        self.scheduler = scheduler
+        self.initial_rate = initial_rate
+        self.probe_gain = probe_gain
+        self.queue_target = queue_target
+        self.feedback_interval = feedback_interval
+        self.mtu = mtu
+        self.counters: Counter[str] = Counter()
+        self.bytes_sent = 0
+        self._ids = itertools.count(1)
+        self._pending: list[SchedPacket] = []
+        self._queues: list[list] = [[] for _ in paths]          # heaps of (key, n, packet)
+        self._queued_bytes = [0] * len(paths)
+        self._tokens = [float(mtu)] * len(paths)
+        self._last_refill = [None] * len(paths)
+        self._outstanding: list[deque[Transmission]] = [deque() for _ in paths]
+        self._by_id: dict[int, Transmission] = {}
+        self._delivered: set[int] = set()                        # seqs some copy delivered
+        self._delivered_order: deque[int] = deque()
+        self._order = itertools.count()
+        self._last_probe = [0.0] * len(paths)
+        self._recent: SchedPacket | None = None
+
+    # -- input ----------------------------------------------------------------------------
+    def push(self, packet: SchedPacket, now: float) -> None:
+        packet.enqueued = now
+        self._pending.append(packet)
+
+    # -- scheduling and pacing -------------------------------------------------------------
+    def poll(self, now: float) -> list[Transmission]:
+        for p in self.paths:
+            p.check_alive(now)
+        self._assign(now)
+        out: list[Transmission] = []
+        for p in self.paths:
+            out += self._release(p, now) if p.alive else self._probe(p, now)
+        return out
+
+    def _probe(self, path: Path, now: float) -> list[Transmission]:
+        """Dead paths carry only probes (a copy of a recent packet), until they answer."""
+        i = path.index
+        if self._recent is None or now - self._last_probe[i] < PROBE_INTERVAL:
+            return []
+        self._last_probe[i] = now
+        t = Transmission(i, self._recent, next(self._ids), now)
+        self._by_id[t.id] = t
+        self._outstanding[i].append(t)
+        path.on_sent(self._recent.size, now)
+        self.bytes_sent += self._recent.size
+        self.counters["probe"] += 1
+        return [t]
+
+    def _assign(self, now: float) -> None:
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        pending.sort(key=lambda pk: self.scheduler.sort_key(pk, now))
+        for packet in pending:
+            if packet.seq in self._delivered:
+                continue
+            decision = self.scheduler.choose(packet, self.paths, self._queued_bytes, now)
+            self.counters[decision.reason] += 1
+            if not decision.paths:
+                self.counters["discarded"] += 1
+                continue
+            for index in decision.paths:
+                key = self.scheduler.sort_key(packet, now)
+                heapq.heappush(self._queues[index], (key, next(self._order), packet))
+                self._queued_bytes[index] += packet.size
+
+    def pacing_rate(self, path: Path) -> float:
+        base = max(path.delivery_rate, self.initial_rate)
+        return base * (self.probe_gain if path.owd_excess < self.queue_target else 1.0)
+
+    def _release(self, path: Path, now: float) -> list[Transmission]:
+        i = path.index
+        queue = self._queues[i]
+        rate = self.pacing_rate(path)
+        last = self._last_refill[i]
+        if last is not None:
+            self._tokens[i] = min(self._tokens[i] + (now - last) * rate, 4.0 * self.mtu)
+        self._last_refill[i] = now
+        rtt = path.min_rtt if path.min_rtt != float("inf") else 0.1
+        cap = max(2.0 * rate * (rtt + self.queue_target), MIN_PACKETS_IN_FLIGHT * self.mtu)
+        out = []
+        while queue and self._tokens[i] > 0 and path.in_flight < cap:
+            _, _, packet = heapq.heappop(queue)
+            self._queued_bytes[i] -= packet.size
+            if packet.seq in self._delivered:
+                continue
+            if now + path.owd > packet.deadline:       # would arrive late: never send it
+                self.counters["expired"] += 1
+                continue
+            t = Transmission(i, packet, next(self._ids), now)
+            self._by_id[t.id] = t
+            self._outstanding[i].append(t)
+            self._recent = packet
+            path.on_sent(packet.size, now)
+            self._tokens[i] -= packet.size
+            self.bytes_sent += packet.size
+            self.counters["retransmitted" if packet.retransmission else "sent"] += 1
+            out.append(t)
+        return out
+
+    def next_timer(self, now: float) -> float | None:
+        """When :meth:`poll` may next have work (pacing tokens, loss timers)."""
+        times = []
+        for p in self.paths:
+            if not p.alive:
+                times.append(max(now, self._last_probe[p.index] + PROBE_INTERVAL))
+            elif self._queues[p.index]:
+                deficit = max(0.0, -self._tokens[p.index]) + 1.0
+                times.append(now + deficit / self.pacing_rate(p))
+            if self._outstanding[p.index]:
+                times.append(self._outstanding[p.index][0].sent_at + self._rto(p))
+        if self._pending:
+            times.append(now)
+        return min(times) if times else None
+
+    # -- feedback ---------------------------------------------------------------------------
+    def _rto(self, path: Path) -> float:
+        srtt = path.srtt if path.srtt is not None else 0.3
+        return srtt + 4 * path.rttvar + 2 * self.feedback_interval + 0.01
+
+    def on_feedback(self, path_index: int, acked: list[tuple[int, float]], now: float) -> None:
+        path = self.paths[path_index]
+        path.on_feedback(now)
+        highest = 0
+        for tid, arrival in acked:
+            t = self._by_id.pop(tid, None)
+            if t is None:
+                continue
+            path.on_acked(t.packet.size, t.sent_at, arrival, now)
+            self._mark_delivered(t.packet.seq)
+            highest = max(highest, tid)
+        self._detect_losses(path, now, highest)
+
+    def check_timeouts(self, now: float) -> None:
+        for p in self.paths:
+            self._detect_losses(p, now, 0)
+
+    def _detect_losses(self, path: Path, now: float, highest_acked: int) -> None:
+        queue = self._outstanding[path.index]
+        rto = self._rto(path)
+        while queue:
+            t = queue[0]
+            if t.id not in self._by_id:          # acknowledged
+                queue.popleft()
+                continue
+            by_order = highest_acked and t.id < highest_acked and \
+                sum(1 for x in itertools.islice(queue, 0, 64) if x.id not in self._by_id
+                    and x.id > t.id) >= REORDER_THRESHOLD
+            if not (by_order or now - t.sent_at > rto):
+                break
+            queue.popleft()
+            del self._by_id[t.id]
+            path.on_lost(t.packet.size, now)
+            self.counters["lost"] += 1
+            self._maybe_retransmit(t.packet, now)
+
+    def _maybe_retransmit(self, packet: SchedPacket, now: float) -> None:
+        if packet.seq in self._delivered:
+            return
+        live = [p for p in self.paths if p.alive]
+        if not live or min(now + p.owd for p in live) > packet.deadline:
+            self.counters["arq_too_late"] += 1
+            return
+        retry = SchedPacket(packet.seq, packet.size, packet.frame, packet.deadline,
+                            max(packet.priority, 6), True, packet.key, packet.gop, now, True)
+        self._pending.append(retry)
+        self.counters["arq"] += 1
+
+    def _mark_delivered(self, seq: int) -> None:
+        if seq not in self._delivered:
+            self._delivered.add(seq)
+            self._delivered_order.append(seq)
+            if len(self._delivered_order) > 100_000:
+                self._delivered.discard(self._delivered_order.popleft())

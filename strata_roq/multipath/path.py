@@ -1,0 +1,192 @@
+"""One path of a bonded session, as the sender sees it: estimates from feedback.
+
+Fed with what was sent (:meth:`on_sent`) and what feedback said (:meth:`on_acked` with the
+receiver's arrival time, :meth:`on_lost`), a ``Path`` keeps: smoothed/min RTT, the one-way
+delay trend (arrival − send time against its minimum: clock offsets cancel), loss as a
+two-state Gilbert-Elliott estimate over recent packets, delivery rate, bytes in flight,
+liveness (silent for ~2 RTT while data is outstanding → dead; the next feedback revives it)
+and optional radio metrics with a signal watermark. Schedulers read these; nothing here
+does I/O or reads a clock.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+#: Below this RSRP (dBm) a cellular path is "unreliable": redundancy only, never a sole copy.
+RSRP_WATERMARK = -115.0
+
+
+@dataclass(slots=True)
+class LossEstimate:
+    """Gilbert-Elliott parameters from the recent received/lost sequence (exponential
+    forgetting with ``memory`` packets)."""
+
+    memory: float = 2000.0
+    good: float = 1.0          # decayed count of packets observed in the good state
+    bad: float = 0.0
+    good_to_bad: float = 0.0
+    bad_to_good: float = 0.0
+    last_lost: bool = False
+
+    def observe(self, lost: bool) -> None:
+        k = 1.0 - 1.0 / self.memory
+        self.good, self.bad = self.good * k, self.bad * k
+        self.good_to_bad, self.bad_to_good = self.good_to_bad * k, self.bad_to_good * k
+        if self.last_lost:
+            self.bad += 1
+            if not lost:
+                self.bad_to_good += 1
+        else:
+            self.good += 1
+            if lost:
+                self.good_to_bad += 1
+        self.last_lost = lost
+
+    @property
+    def p_gb(self) -> float:
+        return self.good_to_bad / self.good if self.good > 0 else 0.0
+
+    @property
+    def p_bg(self) -> float:
+        return self.bad_to_good / self.bad if self.bad > 0 else 1.0
+
+    @property
+    def rate(self) -> float:
+        """Stationary loss probability."""
+        s = self.p_gb + self.p_bg
+        return self.p_gb / s if s > 0 else 0.0
+
+    @property
+    def mean_burst(self) -> float:
+        return 1.0 / self.p_bg if self.p_bg > 0 else float("inf")
+
+    def next_loss(self) -> float:
+        """Probability the next packet is lost, given the current state."""
+        return 1.0 - self.p_bg if self.last_lost else self.p_gb
+
+
+@dataclass
+class Path:
+    name: str
+    index: int = 0
+    srtt: float | None = None
+    rttvar: float = 0.0
+    min_rtt: float = float("inf")
+    min_owd: float = float("inf")       # min (arrival - send): one-way delay + clock offset
+    owd_excess: float = 0.0             # smoothed (owd - min_owd): queueing on this path
+    delivery_rate: float = 0.0          # bytes/s, recent maximum (BBR's bottleneck bandwidth)
+    in_flight: int = 0
+    sent_packets: int = 0
+    acked_packets: int = 0
+    lost_packets: int = 0
+    last_feedback: float | None = None
+    first_sent: float | None = None
+    alive: bool = True
+    deaths: int = 0
+    revivals: int = 0
+    rsrp: float | None = None
+    rate_floor: float = 250_000.0       # bytes/s assumed before any delivery sample
+    loss: LossEstimate = field(default_factory=LossEstimate)
+    unanswered_since: float | None = None  # first send since the last feedback
+    _acks: deque = field(default_factory=lambda: deque(maxlen=256))   # (arrival, bytes)
+    _rate_samples: deque = field(default_factory=lambda: deque())     # (time, rate)
+
+    # -- feedback ---------------------------------------------------------------------
+    def on_sent(self, size: int, now: float) -> None:
+        self.in_flight += size
+        self.sent_packets += 1
+        if self.first_sent is None:
+            self.first_sent = now
+        if self.unanswered_since is None:
+            self.unanswered_since = now
+
+    def on_acked(self, size: int, sent_at: float, arrival: float | None, now: float) -> None:
+        self.in_flight = max(0, self.in_flight - size)
+        self.acked_packets += 1
+        self._heard(now)
+        rtt = now - sent_at
+        if self.srtt is None:
+            self.srtt, self.rttvar = rtt, rtt / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
+            self.srtt = 0.875 * self.srtt + 0.125 * rtt
+        self.min_rtt = min(self.min_rtt, rtt)
+        if arrival is not None:
+            owd = arrival - sent_at
+            self.min_owd = min(self.min_owd, owd)
+            self.owd_excess = 0.9 * self.owd_excess + 0.1 * (owd - self.min_owd)
+        self.loss.observe(False)
+        # Rate from the receiver's arrival times: feedback comes in batches, so the times
+        # acknowledgements reach us would overstate it.
+        self._acks.append((arrival if arrival is not None else now, size))
+        self._update_rate(now)
+
+    def on_lost(self, size: int, now: float) -> None:
+        self.in_flight = max(0, self.in_flight - size)
+        self.lost_packets += 1
+        self.loss.observe(True)
+
+    def on_feedback(self, now: float) -> None:
+        """Any feedback at all (even reporting only losses) shows the path is up."""
+        self._heard(now)
+
+    def _heard(self, now: float) -> None:
+        self.last_feedback = now
+        self.unanswered_since = None
+        if not self.alive:
+            self.alive = True
+            self.revivals += 1
+
+    def _update_rate(self, now: float) -> None:
+        window = max(self.srtt or 0.1, 0.05)
+        latest = self._acks[-1][0]
+        total, oldest = 0, latest
+        for t, size in reversed(self._acks):
+            if latest - t > window:
+                break
+            total += size
+            oldest = t
+        if latest - oldest > 0.01:
+            sample = (total - self._acks[-1][1]) / (latest - oldest)
+            samples = self._rate_samples
+            samples.append((now, sample))
+            while samples and now - samples[0][0] > 2.0:      # max over the last 2 s
+                samples.popleft()
+            self.delivery_rate = max(r for _, r in samples)
+
+    # -- liveness and prediction -----------------------------------------------------------
+    def check_alive(self, now: float, dead_after: float | None = None) -> bool:
+        """Dead once nothing has answered for ~2 RTT (at least 100 ms) after we sent."""
+        if self.unanswered_since is None:
+            return self.alive
+        limit = dead_after if dead_after is not None else max(
+            0.1, 2 * (self.srtt or 0.1) + 4 * self.rttvar)
+        if self.alive and now - self.unanswered_since > limit:
+            self.alive = False
+            self.deaths += 1
+        return self.alive
+
+    @property
+    def unreliable(self) -> bool:
+        """Radio watermark: weak signal means loss is coming before it shows."""
+        return self.rsrp is not None and self.rsrp < RSRP_WATERMARK
+
+    @property
+    def owd(self) -> float:
+        """Estimated one-way delay (half the min RTT plus current queueing)."""
+        base = self.min_rtt / 2 if self.min_rtt != float("inf") else 0.05
+        return base + self.owd_excess
+
+    def rate(self) -> float:
+        """Usable bytes/s: the delivery estimate (a floor before the first samples)."""
+        return max(self.delivery_rate, self.rate_floor)
+
+    def predict_arrival(self, size: int, now: float, extra_queue: int = 0) -> float:
+        """When ``size`` more bytes sent now would arrive: queued bytes beyond one BDP drain
+        at the delivery rate, then one-way delay."""
+        rate = self.rate()
+        bdp = rate * (self.min_rtt if self.min_rtt != float("inf") else 0.1)
+        backlog = max(0.0, self.in_flight + extra_queue - bdp)
+        return now + (backlog + size) / rate + self.owd

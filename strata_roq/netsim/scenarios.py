@@ -1,0 +1,86 @@
+"""Named bonding scenarios for the simulator and the benchmark, built from
+``../shared/traces`` where a trace exists and from the README's "things no trace shows"
+(LEO reconfiguration outages every 15 s, path death and return) where none does."""
+
+from __future__ import annotations
+
+import csv
+import os
+
+from strata_roq.errors import UsageError
+from strata_roq.netsim.sim import PathSpec, Scenario
+from strata_roq.netsim.trace import read_mahimahi, read_throughput_csv
+
+DEFAULT_TRACES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "traces")
+
+
+def _traces_dir() -> str:
+    return os.environ.get("STRATA_TRACES", os.path.normpath(DEFAULT_TRACES))
+
+
+def _ping_schedule(path: str) -> list[tuple[float, float]]:
+    """(seconds from start, one-way delay) from a ``time,rtt_ms,...`` ping CSV."""
+    rows = []
+    with open(path, newline="", encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            try:
+                rows.append(float(r["rtt_ms"]) / 2000.0)
+            except (KeyError, ValueError):
+                continue
+    return [(0.2 * k, d) for k, d in enumerate(rows)]   # about one sample per 200 ms
+
+
+def failover(duration: float = 60.0) -> Scenario:
+    return Scenario("failover", [
+        PathSpec("wifi", delay=0.010, rate=6e6),
+        PathSpec("lte", delay=0.030, rate=5e6,
+                 events=[(duration / 3, "down", None), (2 * duration / 3, "up", None)]),
+        PathSpec("leo", delay=0.025, rate=8e6, events=[(duration / 2, "loss", 0.20)]),
+    ], duration=duration, bitrate=4e6,
+        description="3 paths; LTE dies at 1/3 and returns at 2/3; LEO degrades to 20 % loss at 1/2")
+
+
+def leo_handover(duration: float = 60.0) -> Scenario:
+    events = []
+    t = 15.0
+    while t < duration:
+        events += [(t - 0.3, "down", None), (t + 0.4, "up", None)]
+        t += 15.0
+    return Scenario("leo-handover", [
+        PathSpec("leo", delay=0.025, rate=20e6, events=events),
+        PathSpec("lte", delay=0.035, rate=5e6, loss=0.01, burst=3),
+    ], duration=duration, bitrate=6e6,
+        description="Starlink-like 20 Mbit/s with 0.7 s outages every 15 s + lossy 5 Mbit/s LTE")
+
+
+def lte_trio(duration: float = 60.0) -> Scenario:
+    d = os.path.join(_traces_dir(), "mahimahi")
+    return Scenario("lte-trio", [
+        PathSpec("att", delay=0.040, trace=read_mahimahi(f"{d}/ATT-LTE-driving-2016.up")),
+        PathSpec("verizon", delay=0.035, trace=read_mahimahi(f"{d}/Verizon-LTE-short.up")),
+        PathSpec("tmobile", delay=0.030, trace=read_mahimahi(f"{d}/TMobile-LTE-short.up")),
+    ], duration=duration, bitrate=6e6,
+        description="three cellular uplinks from mahimahi traces (1.9 / 6.0 / 13.3 Mbit/s mean)")
+
+
+def starlink_att_verizon(duration: float = 60.0) -> Scenario:
+    d = os.path.join(_traces_dir(), "starlink-concurrent")
+    return Scenario("starlink-att-verizon", [
+        PathSpec("starlink", trace=read_throughput_csv(f"{d}/starlink_tcp_uplink_120235156.csv"),
+                 delay_schedule=_ping_schedule(f"{d}/starlink_ping_120444111.csv")),
+        PathSpec("att", trace=read_throughput_csv(f"{d}/att_tcp_uplink_120233359.csv"),
+                 delay_schedule=_ping_schedule(f"{d}/att_ping_120442678.csv")),
+        PathSpec("verizon", trace=read_throughput_csv(f"{d}/verizon_tcp_uplink_120230000.csv"),
+                 delay_schedule=_ping_schedule(f"{d}/verizon_ping_120435797.csv")),
+    ], duration=duration, bitrate=8e6,
+        description="the concurrent Starlink/AT&T/Verizon drive: uplink throughput and ping series")
+
+
+SCENARIOS = {"failover": failover, "leo-handover": leo_handover, "lte-trio": lte_trio,
+             "starlink-att-verizon": starlink_att_verizon}
+
+
+def make_scenario(name: str, duration: float = 60.0) -> Scenario:
+    if name not in SCENARIOS:
+        raise UsageError(f"unknown scenario {name!r} (one of {', '.join(SCENARIOS)})")
+    return SCENARIOS[name](duration)

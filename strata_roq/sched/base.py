@@ -1,0 +1,59 @@
+"""The scheduler interface every multipath policy shares, so the benchmark can swap them.
+
+A scheduler answers two questions for the bonded sender: which queued packet goes next
+(:meth:`Scheduler.sort_key`, FIFO unless a policy says otherwise) and where it goes
+(:meth:`Scheduler.choose`: zero paths = discard, one = dispatch, several = duplicate). It
+sees :class:`~strata_roq.multipath.path.Path` estimates and the bytes already assigned to
+each path but not yet sent; every decision carries a reason the sender counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from strata_roq.multipath.path import Path
+
+
+@dataclass(slots=True)
+class SchedPacket:
+    seq: int                 # session-wide sequence number (the receiver de-duplicates on it)
+    size: int
+    frame: int               # media frame index
+    deadline: float          # absolute time by which it must arrive
+    priority: int = 3        # MediaFrame priority: 7 key frame, 6 audio/PSI, 3 P, 1 disposable
+    reliable: bool = False   # STORM's reliable queue: key frames, audio, PSI
+    key: bool = False
+    gop: int = 0
+    enqueued: float = 0.0
+    retransmission: bool = False
+
+
+@dataclass(slots=True)
+class Decision:
+    paths: list[int] = field(default_factory=list)
+    reason: str = "dispatch"
+
+
+class Scheduler:
+    """Base class: FIFO order, no decision (subclasses implement :meth:`choose`)."""
+
+    name = "base"
+
+    def sort_key(self, packet: SchedPacket, now: float):
+        return (packet.seq,)
+
+    def choose(self, packet: SchedPacket, paths: list[Path], queued: list[int],
+               now: float) -> Decision:
+        raise NotImplementedError
+
+    # helpers shared by policies -------------------------------------------------------
+    @staticmethod
+    def alive(paths: list[Path]) -> list[Path]:
+        return [p for p in paths if p.alive]
+
+    @staticmethod
+    def earliest(packet: SchedPacket, paths: list[Path], queued: list[int],
+                 now: float) -> list[tuple[float, Path]]:
+        """(predicted arrival, path) for every live path, soonest first."""
+        return sorted(((p.predict_arrival(packet.size, now, queued[p.index]), p)
+                       for p in paths if p.alive), key=lambda ap: ap[0])

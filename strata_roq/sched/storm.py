@@ -1,0 +1,77 @@
+"""STORM: a reliable and an unreliable queue ordered by an urgency-priority score, sent with
+4D-MAP's four primitives.
+
+Order (:meth:`StormScheduler.sort_key`): the score ``α·priority + (1−α)·urgency`` — priority
+from the frame type (key frames, audio and PSI form the *reliable* queue and always come
+before P/B-frames of the *unreliable* queue), urgency growing as the deadline nears (1/slack).
+``α`` trades "important first" against "soonest due first".
+
+Placement (:meth:`StormScheduler.choose`):
+- **dispatch** to the live path with the earliest predicted completion that meets the
+  deadline; a path below its radio watermark may never carry the sole copy;
+- **duplicate** onto the next path that meets the deadline when the chosen path's predicted
+  loss for the next packet exceeds a threshold (lower for the reliable queue);
+- **discard** at the sender when no path can deliver before the deadline (better never than
+  late: sending it would only delay what can still make it);
+- **decompensate** under aggregate congestion: when the backlog across live paths would take
+  more than ``decompensate_after`` (half) of the budget to drain, drop P/B-frames (the tail
+  of the GOP) so the next key frame gets through. Short outages that clear within the budget
+  should not trigger it (waiting beats dropping), hence half the budget, not less.
+"""
+
+from __future__ import annotations
+
+from strata_roq.sched.base import Decision, Scheduler
+
+
+class StormScheduler(Scheduler):
+    name = "storm"
+
+    def __init__(self, alpha: float = 0.5, dup_reliable: float = 0.005,
+                 dup_unreliable: float = 0.05, latency: float = 0.5,
+                 decompensate_after: float = 0.5) -> None:
+        self.alpha = alpha
+        self.dup_reliable = dup_reliable
+        self.dup_unreliable = dup_unreliable
+        self.latency = latency
+        self.decompensate_after = decompensate_after
+
+    def sort_key(self, packet, now):
+        slack = max(packet.deadline - now, 1e-3)
+        urgency = min(1.0, 0.05 / slack)                # 1 when ≤ 50 ms are left
+        score = self.alpha * (packet.priority / 7.0) + (1 - self.alpha) * urgency
+        return (0 if packet.reliable else 1, -score, packet.seq)
+
+    def choose(self, packet, paths, queued, now) -> Decision:
+        ranked = self.earliest(packet, paths, queued, now)
+        if not ranked:
+            return Decision([], "no-path")
+        # Expected delivery counts a likely loss as one more round trip (the repair).
+        ranked.sort(key=lambda tp: tp[0] + tp[1].loss.next_loss() * (tp[1].srtt or 0.1))
+        on_time = [(t, p) for t, p in ranked if t <= packet.deadline]
+        if not on_time:
+            if any(p.srtt is None for _, p in ranked):
+                on_time = ranked          # no measurements yet: no grounds to discard
+            else:
+                return Decision([], "discard")
+        if not packet.reliable and self._congested(paths, queued):
+            return Decision([], "decompensate")
+        safe = [(t, p) for t, p in on_time if not p.unreliable]
+        first_t, first = (safe or on_time)[0]
+        chosen = [first.index]
+        threshold = self.dup_reliable if packet.reliable else self.dup_unreliable
+        if first.loss.next_loss() > threshold or (first.unreliable and not safe):
+            for t, p in on_time:
+                if p.index != first.index:
+                    chosen.append(p.index)
+                    return Decision(chosen, "duplicate")
+        return Decision(chosen, "dispatch")
+
+    def _congested(self, paths, queued) -> bool:
+        live = [p for p in paths if p.alive]
+        if not live or any(p.srtt is None for p in live):
+            return False              # nothing measured yet: no grounds to drop anything
+        rate = sum(p.rate() for p in live)
+        backlog = sum(queued[p.index] + max(0.0, p.in_flight - p.rate() * min(p.min_rtt, 1.0))
+                      for p in live)
+        return backlog / rate > self.decompensate_after * self.latency

@@ -1,0 +1,43 @@
+import pytest
+
+from strata_roq.multipath.path import LossEstimate, Path
+
+
+def test_rtt_owd_and_rate_from_feedback():
+    p = Path("a")
+    for k in range(200):                         # 1250-byte packets every 1 ms = 10 Mbit/s
+        sent = k * 0.001
+        p.on_sent(1250, sent)
+        p.on_acked(1250, sent, arrival=1000.0 + sent + 0.020, now=sent + 0.040)
+    assert p.srtt == pytest.approx(0.040) and p.min_rtt == pytest.approx(0.040)
+    assert p.owd_excess == pytest.approx(0.0, abs=1e-9)       # clock offset cancels
+    assert p.delivery_rate * 8 == pytest.approx(10e6, rel=0.05)
+    assert p.in_flight == 0
+
+
+def test_gilbert_elliott_estimate_from_bursts():
+    est = LossEstimate(memory=1e9)
+    pattern = ([True] * 5 + [False] * 95) * 200             # 5 % loss in bursts of 5
+    for lost in pattern:
+        est.observe(lost)
+    assert est.rate == pytest.approx(0.05, rel=0.05)
+    assert est.mean_burst == pytest.approx(5, rel=0.05)
+    assert est.next_loss() < 0.02                            # last packet was received
+
+
+def test_dead_after_two_rtt_of_silence_and_revived_by_feedback():
+    p = Path("a")
+    p.on_sent(1000, 0.0)
+    p.on_acked(1000, 0.0, None, 0.05)
+    p.on_sent(1000, 1.0)
+    assert p.check_alive(1.09) and not p.check_alive(1.25)   # 2 RTT + 4 RTTVAR = 200 ms
+    assert p.deaths == 1
+    p.on_feedback(1.3)
+    assert p.alive and p.revivals == 1
+
+
+def test_signal_watermark_marks_path_unreliable():
+    p = Path("lte")
+    assert not p.unreliable
+    p.rsrp = -120.0
+    assert p.unreliable

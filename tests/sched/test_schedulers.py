@@ -1,0 +1,99 @@
+import pytest
+
+from strata_roq.errors import UsageError
+from strata_roq.multipath.path import Path
+from strata_roq.sched import SCHEDULERS, make_scheduler
+from strata_roq.sched.base import SchedPacket
+
+
+def _path(i, rtt, rate_mbps, loss=0.0, name=None):
+    p = Path(name or f"p{i}", index=i)
+    p.srtt, p.min_rtt, p.rttvar = rtt, rtt, 0.002
+    p.delivery_rate = rate_mbps * 1e6 / 8
+    p.rate_floor = 1.0
+    p.loss.good, p.loss.good_to_bad = 100.0, 100.0 * loss
+    p.loss.bad, p.loss.bad_to_good = 1.0, 1.0
+    return p
+
+
+def _packet(seq=0, deadline=10.0, reliable=False, priority=3):
+    return SchedPacket(seq, 1300, 0, deadline, priority, reliable)
+
+
+def test_registry_and_unknown_name():
+    assert set(SCHEDULERS) == {"storm", "dwrr", "minrtt", "blest", "ldmp", "redundant", "dynamic"}
+    with pytest.raises(UsageError):
+        make_scheduler("fastest")
+
+
+def test_minrtt_and_redundant():
+    paths = [_path(0, 0.08, 10), _path(1, 0.02, 10), _path(2, 0.05, 10)]
+    assert make_scheduler("minrtt").choose(_packet(), paths, [0, 0, 0], 0).paths == [1]
+    assert make_scheduler("minrtt").choose(_packet(), paths, [0, 10**6, 0], 0).paths == [2]
+    assert make_scheduler("redundant").choose(_packet(), paths, [0, 0, 0], 0).paths == [0, 1, 2]
+    paths[0].alive = False
+    assert make_scheduler("redundant").choose(_packet(), paths, [0, 0, 0], 0).paths == [1, 2]
+
+
+def test_dwrr_shares_by_delivery_rate():
+    paths = [_path(0, 0.02, 30), _path(1, 0.02, 10)]
+    s = make_scheduler("dwrr")
+    picks = [s.choose(_packet(k), paths, [0, 0], 0).paths[0] for k in range(400)]
+    assert picks.count(0) == 300 and picks.count(1) == 100
+
+
+def test_dynamic_duplicates_only_while_lossy():
+    paths = [_path(0, 0.02, 10), _path(1, 0.04, 10)]
+    s = make_scheduler("dynamic")
+    assert s.choose(_packet(), paths, [0, 0], 0).paths == [0]
+    paths[1].loss.good_to_bad = 5.0                     # 5 % loss on one path
+    d = s.choose(_packet(), paths, [0, 0], 0)
+    assert d.paths == [0, 1] and d.reason == "duplicate"
+
+
+def test_blest_waits_for_the_fast_path_unless_its_queue_is_longer_than_the_gap():
+    fast, slow = _path(0, 0.02, 10), _path(1, 0.30, 10)
+    s = make_scheduler("blest")
+    assert s.choose(_packet(), [fast, slow], [50_000, 0], 0).paths == [0]    # 40 ms queue
+    assert s.choose(_packet(), [fast, slow], [500_000, 0], 0).paths == [1]   # 400 ms queue
+
+
+def test_ldmp_fast_path_alone_then_spreads_when_intervals_overlap():
+    fast, slow = _path(0, 0.02, 10), _path(1, 0.10, 10)
+    s = make_scheduler("ldmp")
+    d = s.choose(_packet(), [fast, slow], [0, 0], 0)
+    assert d.paths == [0] and d.reason == "fast-path"
+    d = s.choose(_packet(), [fast, slow], [70_000, 0], 0)    # fast path now due ~47 ms, slow ~51
+    assert d.reason == "spread"
+
+
+def test_storm_discards_duplicates_decompensates_and_orders():
+    s = make_scheduler("storm", latency=0.5)
+    good, lossy = _path(0, 0.02, 10), _path(1, 0.03, 10, loss=0.10)
+    assert s.choose(_packet(deadline=0.001), [good, lossy], [0, 0], 0).paths == []  # late
+    d = s.choose(_packet(), [lossy], [0, 0], 0)
+    assert d.paths == [1]                                # only one path: no duplicate possible
+    fast_lossy = _path(1, 0.01, 10, loss=0.10)
+    d = s.choose(_packet(reliable=True), [good, fast_lossy], [0, 0], 0)
+    assert d.reason == "duplicate" and d.paths == [1, 0]  # fastest first, a copy on the other
+    good.loss.good_to_bad = 2.0                           # 2 % on the only clean-ish path:
+    d = s.choose(_packet(reliable=True), [good, lossy], [0, 0], 0)
+    assert d.reason == "duplicate"                        # reliable queue (0.5 %) duplicates,
+    d = s.choose(_packet(), [good, lossy], [0, 0], 0)
+    assert d.paths == [0] and d.reason == "dispatch"      # P-frames (5 %) do not
+    jam = [_path(0, 0.02, 1), _path(1, 0.02, 1)]         # 1 Mbit/s each, 0.5 s budget
+    d = s.choose(_packet(), jam, [40_000, 40_000], 0)    # 320 ms of backlog: > half the budget
+    assert d.paths == [] and d.reason == "decompensate"
+    assert s.choose(_packet(reliable=True, priority=7), jam, [40_000, 40_000], 0).paths
+    key = s.sort_key(_packet(seq=9, reliable=True, priority=7), 0)
+    p_frame = s.sort_key(_packet(seq=1), 0)
+    assert key < p_frame                                 # reliable queue first
+
+
+def test_storm_never_gives_a_weak_signal_path_the_sole_copy():
+    s = make_scheduler("storm")
+    weak, ok = _path(0, 0.01, 10), _path(1, 0.05, 10)
+    weak.rsrp = -120.0
+    assert s.choose(_packet(), [weak, ok], [0, 0], 0).paths == [1]
+    d = s.choose(_packet(), [weak], [0], 0)
+    assert d.paths == [0]                               # nothing else left: send, but count it
