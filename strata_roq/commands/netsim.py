@@ -41,6 +41,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="forward capacity trace (mahimahi file or throughput CSV)")
     p.add_argument("--reorder", default="0%", help="fraction held back 10 ms (reordering)")
     p.add_argument("--duplicate", default="0%", help="fraction delivered twice")
+    p.add_argument("--outage", action="append", default=[], metavar="START:LENGTH",
+                   help="path down (both directions) from START for LENGTH seconds after the "
+                   "relay starts, e.g. 3:2.5 (repeatable)")
+    p.add_argument("--loss-at", action="append", default=[], metavar="TIME:LOSS",
+                   help="from TIME seconds on, random loss LOSS both ways, e.g. 5:20%% (repeatable)")
     p.add_argument("--seed", type=int, default=None, help="random seed (repeatable runs)")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
     p.add_argument("--stats-json", metavar="FILE", help="append link stats each second")
@@ -74,18 +79,59 @@ def build_links(args: argparse.Namespace):
     return forward, backward
 
 
+def parse_schedule(args: argparse.Namespace) -> list[tuple[float, str, float | None]]:
+    """(time, "down"|"up"|"loss", value) events from --outage and --loss-at."""
+    events = []
+    for text in args.outage:
+        start, sep, length = text.partition(":")
+        try:
+            t0, d = float(start), float(length)
+        except ValueError:
+            raise UsageError(f"--outage: {text!r} is not START:LENGTH in seconds") from None
+        if not sep or t0 < 0 or d <= 0:
+            raise UsageError(f"--outage: {text!r} is not START:LENGTH in seconds")
+        events += [(t0, "down", None), (t0 + d, "up", None)]
+    for text in args.loss_at:
+        when, sep, loss = text.partition(":")
+        try:
+            t0 = float(when)
+        except ValueError:
+            raise UsageError(f"--loss-at: {text!r} is not TIME:LOSS (e.g. 5:20%)") from None
+        if not sep:
+            raise UsageError(f"--loss-at: {text!r} is not TIME:LOSS (e.g. 5:20%)")
+        events.append((t0, "loss", parse_percent(loss, "--loss-at")))
+    return sorted(events, key=lambda e: e[0])
+
+
 def run(args: argparse.Namespace) -> int:
     listen = _host_port(args.listen, "--listen")
     target = _host_port(args.to, "--to")
     forward, backward = build_links(args)
-    return asyncio.run(_relay(args, listen, target, forward, backward))
+    events = parse_schedule(args)
+    return asyncio.run(_relay(args, listen, target, forward, backward, events))
 
 
-async def _relay(args, listen, target, forward, backward) -> int:
+async def _relay(args, listen, target, forward, backward, events=()) -> int:
+    from strata_roq.netsim.loss import BernoulliLoss
     from strata_roq.netsim.relay import UdpImpairmentRelay
 
     relay = UdpImpairmentRelay(listen, target, forward, backward)
     host, port = await relay.start()
+    loop = asyncio.get_running_loop()
+
+    def apply(kind: str, value) -> None:
+        if kind in ("down", "up"):
+            forward.set_up(kind == "up")
+            backward.set_up(kind == "up")
+        else:
+            forward.loss = BernoulliLoss(value)
+            backward.loss = BernoulliLoss(value)
+        if not args.quiet:
+            print(f"netsim: {kind}{'' if value is None else f' {value:.0%}'}", file=sys.stderr,
+                  flush=True)
+
+    for when, kind, value in events:
+        loop.call_later(when, apply, kind, value)
     if not args.quiet:
         print(f"netsim: relaying {host}:{port} -> {target[0]}:{target[1]}", file=sys.stderr,
               flush=True)

@@ -118,15 +118,22 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             counters["bad_rtp"] += 1
             return
         now = time.monotonic()
+        hold = None
         if deadline is not None:
             quic = protocol.receivers[-1].quic if protocol.receivers else None
             rtt_min = quic._loss._rtt_min if quic is not None else None  # noqa: SLF001
             base_owd = rtt_min / 2 if rtt_min not in (None, float("inf")) else 0.0
-            if not deadline.admit(int.from_bytes(packet.data[4:8], "big"), now, base_owd):
+            ts = int.from_bytes(packet.data[4:8], "big")
+            if not deadline.admit(ts, now, base_owd):
                 counters["late_dropped"] += 1   # better never than late
                 return
+            if len(protocol.receivers) > 1:
+                # Bonded paths differ in delay: a gap may be waited for while the packet
+                # behind it can still make its deadline.
+                age = deadline.age(ts, now, base_owd)
+                hold = max(args.reorder / 1000.0, deadline.latency - age - 0.010)
         seq = (packet.data[2] << 8) | packet.data[3]
-        forward(reorder.push(packet.data, seq, now))
+        forward(reorder.push(packet.data, seq, now, hold))
 
     async def flush_held() -> None:
         while True:

@@ -27,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "&weight=N][,rist://...]")
     p.add_argument("--latency", type=float, default=500.0,
                    help="end-to-end budget in ms every frame's deadline is derived from")
+    p.add_argument("--scheduler", default="storm",
+                   help="bonding scheduler for several roq:// paths: storm (default), dwrr, "
+                   "minrtt, blest, ldmp, redundant, dynamic")
     p.add_argument("--insecure", action="store_true", help="do not verify the server certificate")
     p.add_argument("--keylog", metavar="FILE", help="append TLS secrets (SSLKEYLOGFILE format)")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
@@ -48,8 +51,14 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("do not mix rist:// and roq:// outputs")
         from strata_roq.commands._rist import send_rist
         return asyncio.run(send_rist(args, source, targets))
+    if args.latency <= 0:
+        raise UsageError("--latency must be greater than 0 ms")
     if len(targets) > 1:
-        raise UsageError("several roq:// paths need the bonding sender (not built yet)")
+        from strata_roq.sched import make_scheduler
+        make_scheduler(args.scheduler)            # a bad name is a usage error, before any I/O
+        if any(t.listen for t in targets):
+            raise UsageError("bonded paths connect to a receiver: give each a host")
+        return asyncio.run(_send_bonded(args, source, targets))
     target = targets[0]
     if target.listen:
         raise UsageError(f"{target.url}: send connects to a receiver, give its host")
@@ -128,6 +137,83 @@ async def _send(args, source, target, mode: str) -> int:
         return 1
     finally:
         sock.close()
+    if not args.quiet:
+        print("send: " + json.dumps(stats), file=sys.stderr)
+    return 0
+
+
+async def _send_bonded(args, source, targets) -> int:
+    """Several roq:// paths: one QUIC connection each, a scheduler choosing per packet."""
+    from strata_roq.io.bonded import BondedDriver, open_path
+    from strata_roq.io.lifetime import stop_on_signals
+    from strata_roq.io.roq import make_configuration
+    from strata_roq.io.udp import UdpSocket
+    from strata_roq.media.frames import Framer
+    from strata_roq.multipath.bonding import BondedSender
+    from strata_roq.multipath.path import Path
+    from strata_roq.roq.sender import HYBRID_STREAM_PRIORITY, MODES
+    from strata_roq.sched import make_scheduler
+    from strata_roq.sched.base import SchedPacket
+
+    latency = args.latency / 1000.0
+    paths = [Path(t.get_str("name") or f"path{i + 1}") for i, t in enumerate(targets)]
+    options = {"latency": latency} if args.scheduler == "storm" else {}
+    # Feedback is the receiver's CCFB, every 100 ms on each connection.
+    core = BondedSender(paths, make_scheduler(args.scheduler, **options), feedback_interval=0.1)
+    modes = [t.get_choice("mode", MODES, "frame") for t in targets]
+
+    def dial(i: int):
+        t = targets[i]
+        config = make_configuration(True, insecure=args.insecure or t.get_bool("insecure"),
+                                    keylog=args.keylog or t.get_str("keylog"),
+                                    server_name=t.host)
+        return open_path(t.host, t.port, config, bind=t.get_str("bind"), device=t.get_str("dev"),
+                         mode=modes[i])
+
+    driver = BondedDriver(paths, core, dial)
+    await driver.start()
+    framer = Framer(latency=latency, mode="rtp")
+    sock = await UdpSocket.open(bind=source.address)
+    ssrc, seq = random.randrange(1 << 32) & ~1, random.randrange(1 << 16)
+    wrap = source.scheme == "udp"
+    counter = 0
+    start = time.monotonic()
+    if not args.quiet:
+        print(f"send: {source.url} -> {len(targets)} paths "
+              f"({', '.join(p.name for p in paths)}; scheduler {args.scheduler}, "
+              f"latency {args.latency:g} ms)", file=sys.stderr, flush=True)
+    next_stats = start + args.stats_interval / 1000.0
+    try:
+        with stop_on_signals() as stop:
+            while not stop.is_set() and (not args.duration
+                                         or time.monotonic() - start < args.duration):
+                item = await sock.recv(timeout=0.2)
+                while item is not None:
+                    data, _addr, arrival = item
+                    if wrap:
+                        data = _RTP.pack(0x80, 33, seq, int(arrival * 90000) & 0xFFFFFFFF,
+                                         ssrc) + data
+                        seq = (seq + 1) & 0xFFFF
+                    frame = framer.push(data, arrival)
+                    if frame is not None:
+                        counter += 1
+                        packet = SchedPacket(counter, len(data), frame.index, frame.deadline,
+                                             frame.priority,
+                                             frame.priority >= HYBRID_STREAM_PRIORITY,
+                                             bool(frame.random_access), frame.gop or 0)
+                        driver.push(packet, frame, data, arrival)
+                    for done in framer.pop_completed():
+                        driver.end_frame(done)
+                    item = sock.get_nowait()
+                driver.kick()
+                if args.stats_json and time.monotonic() >= next_stats:
+                    next_stats += args.stats_interval / 1000.0
+                    with open(args.stats_json, "a", encoding="utf-8") as f:
+                        f.write(json.dumps(driver.stats()) + "\n")
+    finally:
+        stats = driver.stats()
+        sock.close()
+        driver.close()
     if not args.quiet:
         print("send: " + json.dumps(stats), file=sys.stderr)
     return 0

@@ -39,6 +39,7 @@ class Transmission:
     packet: SchedPacket
     id: int
     sent_at: float = 0.0
+    probe: bool = False      # a copy sent only to see whether a dead path answers
 
 
 class BondedSender:
@@ -69,6 +70,7 @@ class BondedSender:
         self._delivered: set[int] = set()                        # seqs some copy delivered
         self._delivered_order: deque[int] = deque()
         self._order = itertools.count()
+        self._per_frame: Counter[int] = Counter()     # packets still queued, per frame
         self._last_probe = [0.0] * len(paths)
         self._recent: SchedPacket | None = None
 
@@ -76,6 +78,18 @@ class BondedSender:
     def push(self, packet: SchedPacket, now: float) -> None:
         packet.enqueued = now
         self._pending.append(packet)
+        self._per_frame[packet.frame] += 1
+
+    def frame_queued(self, frame: int) -> bool:
+        """Whether any packet of ``frame`` still waits here (not yet on any path)."""
+        return self._per_frame.get(frame, 0) > 0
+
+    def _unqueue(self, frame: int, n: int = 1) -> None:
+        left = self._per_frame[frame] - n
+        if left > 0:
+            self._per_frame[frame] = left
+        else:
+            self._per_frame.pop(frame, None)
 
     # -- scheduling and pacing -------------------------------------------------------------
     def poll(self, now: float) -> list[Transmission]:
@@ -93,7 +107,7 @@ class BondedSender:
         if self._recent is None or now - self._last_probe[i] < PROBE_INTERVAL:
             return []
         self._last_probe[i] = now
-        t = Transmission(i, self._recent, next(self._ids), now)
+        t = Transmission(i, self._recent, next(self._ids), now, probe=True)
         self._by_id[t.id] = t
         self._outstanding[i].append(t)
         path.on_sent(self._recent.size, now)
@@ -107,6 +121,7 @@ class BondedSender:
         pending, self._pending = self._pending, []
         pending.sort(key=lambda pk: self.scheduler.sort_key(pk, now))
         for packet in pending:
+            self._unqueue(packet.frame)
             if packet.seq in self._delivered:
                 continue
             decision = self.scheduler.choose(packet, self.paths, self._queued_bytes, now)
@@ -118,6 +133,7 @@ class BondedSender:
                 key = self.scheduler.sort_key(packet, now)
                 heapq.heappush(self._queues[index], (key, next(self._order), packet))
                 self._queued_bytes[index] += packet.size
+                self._per_frame[packet.frame] += 1
 
     def pacing_rate(self, path: Path) -> float:
         base = max(path.delivery_rate, self.initial_rate)
@@ -137,6 +153,7 @@ class BondedSender:
         while queue and self._tokens[i] > 0 and path.in_flight < cap:
             _, _, packet = heapq.heappop(queue)
             self._queued_bytes[i] -= packet.size
+            self._unqueue(packet.frame)
             if packet.seq in self._delivered:
                 continue
             if now + path.owd > packet.deadline:       # would arrive late: never send it
@@ -168,6 +185,19 @@ class BondedSender:
             times.append(now)
         return min(times) if times else None
 
+    def reset_path(self, index: int, now: float) -> None:
+        """A path's transport was re-established: what it had in flight is gone (counted
+        lost, repaired if still useful) and its liveness starts afresh."""
+        path = self.paths[index]
+        for t in self._outstanding[index]:
+            if self._by_id.pop(t.id, None) is not None and not t.probe:
+                self.counters["lost"] += 1
+                self._maybe_retransmit(t.packet, now)
+        self._outstanding[index].clear()
+        path.in_flight = 0
+        path.unanswered_since = None
+        path.alive = True
+
     # -- feedback ---------------------------------------------------------------------------
     def _rto(self, path: Path) -> float:
         srtt = path.srtt if path.srtt is not None else 0.3
@@ -198,7 +228,10 @@ class BondedSender:
             if t.id not in self._by_id:          # acknowledged
                 queue.popleft()
                 continue
+            # Lost by order only once reports could have covered it: acknowledgements come
+            # in batches (CCFB), and a transport may still be repairing it.
             by_order = highest_acked and t.id < highest_acked and \
+                now - t.sent_at > self.feedback_interval + (path.srtt or 0.1) / 4 and \
                 sum(1 for x in itertools.islice(queue, 0, 64) if x.id not in self._by_id
                     and x.id > t.id) >= REORDER_THRESHOLD
             if not (by_order or now - t.sent_at > rto):
@@ -219,6 +252,7 @@ class BondedSender:
         retry = SchedPacket(packet.seq, packet.size, packet.frame, packet.deadline,
                             max(packet.priority, 6), True, packet.key, packet.gop, now, True)
         self._pending.append(retry)
+        self._per_frame[retry.frame] += 1
         self.counters["arq"] += 1
 
     def _mark_delivered(self, seq: int) -> None:

@@ -86,6 +86,8 @@ class RoqSender:
         self._return = RoqReceiver(quic)        # RTCP the receiver sends back (§5.4)
         #: Recent CCFB arrivals: (report time, {ssrc: [(seq, arrival or None)]}).
         self.feedback: deque[tuple[float, dict]] = deque(maxlen=64)
+        #: Called with (arrivals, now) for every CCFB report (the bonded sender's feedback).
+        self.on_ccfb = None
 
     # -- sending ----------------------------------------------------------------------------
     def send(self, packet: bytes, frame: MediaFrame | None, now: float) -> bool:
@@ -125,14 +127,17 @@ class RoqSender:
 
     def _send_long(self, packet: bytes) -> bool:
         data = encode_stream_record(packet)
-        if self._long_stream is None:
-            self._long_stream = self.quic.get_next_available_stream_id(is_unidirectional=True)
-            self.stats.streams_opened += 1
-            data = self._flow_prefix + data
-            self.quic.send_stream_data(self._long_stream, data)
-            set_stream_rank(self.quic, self._long_stream, TOP)
-        else:
-            self.quic.send_stream_data(self._long_stream, data)
+        if self._long_stream is not None:
+            try:
+                self.quic.send_stream_data(self._long_stream, data)
+                self._count(packet)
+                return True
+            except ValueError:        # the receiver stopped it: continue on a new stream
+                self._long_stream = None
+        self._long_stream = self.quic.get_next_available_stream_id(is_unidirectional=True)
+        self.stats.streams_opened += 1
+        self.quic.send_stream_data(self._long_stream, self._flow_prefix + data)
+        set_stream_rank(self.quic, self._long_stream, TOP)
         self._count(packet)
         return True
 
@@ -218,6 +223,8 @@ class RoqSender:
             return
         if isinstance(event, StopSendingReceived):
             self.stats.stop_sending_received += 1
+            if event.stream_id == self._long_stream:
+                self._long_stream = None      # the next packet opens a new one
             state = self._by_stream.get(event.stream_id)
             if state is not None:
                 state.cancelled = True  # aioquic answers with RESET_STREAM itself
@@ -236,6 +243,8 @@ class RoqSender:
             if isinstance(p, rtcp.Ccfb):
                 arrivals = p.arrivals(now)
                 self.feedback.append((now, arrivals))
+                if self.on_ccfb is not None:
+                    self.on_ccfb(arrivals, now)
                 self.stats.ccfb_reports += 1
                 for items in arrivals.values():
                     got = sum(1 for _, t in items if t is not None)

@@ -21,7 +21,9 @@ class ReorderBuffer:
         self.duplicates = 0
         self.skipped = 0       # sequence numbers given up on (lost or too late)
 
-    def push(self, packet: bytes, seq: int, now: float) -> list[bytes]:
+    def push(self, packet: bytes, seq: int, now: float, hold: float | None = None) -> list[bytes]:
+        """Add a packet; ``hold`` overrides how long a gap before it may be waited for
+        (e.g. the time left before its deadline when paths differ a lot in delay)."""
         ext = self._unwrap.unwrap(seq)
         if self._next is None:
             self._next = ext
@@ -33,7 +35,7 @@ class ReorderBuffer:
             return []
         if ext != self._next:
             self.reordered += 1
-        self._waiting[ext] = (packet, now)
+        self._waiting[ext] = (packet, now + (self.hold if hold is None else hold))
         return self.poll(now)
 
     def poll(self, now: float) -> list[bytes]:
@@ -45,7 +47,7 @@ class ReorderBuffer:
                 self._next += 1
                 continue
             oldest = min(self._waiting)
-            if now - self._waiting[oldest][1] < self.hold:
+            if now < self._waiting[oldest][1]:
                 break
             self.skipped += oldest - self._next  # give up on the gap
             self._next = oldest
@@ -55,4 +57,4 @@ class ReorderBuffer:
         """When :meth:`poll` may next release something held back."""
         if not self._waiting:
             return None
-        return min(t for _, t in self._waiting.values()) + self.hold
+        return min(t for _, t in self._waiting.values())

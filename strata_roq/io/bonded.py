@@ -1,0 +1,210 @@
+"""asyncio adapter for bonded sending: one RoQ connection (QUIC) per path, one
+:class:`~strata_roq.multipath.bonding.BondedSender` deciding which packet rides which path.
+
+Each path is an ordinary RoQ connection of its own (aioquic has no multipath QUIC), bound
+to its own local address or device. The receiver merges by RTP sequence number. Feedback
+per path is the receiver's RFC 8888 CCFB on that connection: its (seq, arrival) pairs become
+the bonded sender's acknowledgements; a path whose connection fails is marked dead and
+redialled in the background, and comes back when it answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+
+from aioquic.quic.connection import QuicConnection
+
+from strata_roq.errors import UsageError
+from strata_roq.io.roq import RoqSenderProtocol
+from strata_roq.multipath.bonding import BondedSender, Transmission
+from strata_roq.multipath.path import Path
+
+log = logging.getLogger(__name__)
+REDIAL_INTERVAL = 1.0
+
+
+async def open_path(host: str, port: int, config, *, bind: str | None = None,
+                    device: str | None = None, mode: str = "frame",
+                    timeout: float = 5.0) -> RoqSenderProtocol:
+    """One RoQ client connection from ``bind``/``device`` to host:port."""
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM, family=socket.AF_INET)
+    except socket.gaierror as exc:
+        raise UsageError(f"cannot resolve {host!r}: {exc.strerror}") from None
+    addr = infos[0][4]
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        if device:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device.encode() + b"\0")
+        sock.bind((bind or "0.0.0.0", 0))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot bind a path to {bind or device}: {exc.strerror}") from None
+    connection = QuicConnection(configuration=config)
+    _, protocol = await loop.create_datagram_endpoint(
+        lambda: RoqSenderProtocol(connection, mode=mode), sock=sock)
+    protocol.connect(addr)
+    try:
+        await asyncio.wait_for(protocol.wait_connected(), timeout)
+    except (asyncio.TimeoutError, ConnectionError):
+        protocol.close()
+        raise ConnectionError(f"no answer from {host}:{port}") from None
+    return protocol
+
+
+class BondedDriver:
+    """Feeds a BondedSender with packets and feedback and carries its transmissions."""
+
+    def __init__(self, paths: list[Path], sender: BondedSender, dial) -> None:
+        self.paths = paths
+        self.sender = sender
+        self.dial = dial                         # async (index) -> RoqSenderProtocol
+        self.protocols: list[RoqSenderProtocol | None] = [None] * len(paths)
+        self._frames: dict[int, object] = {}     # SchedPacket.frame -> MediaFrame
+        self._ending: dict[int, object] = {}     # complete frames waiting for their FIN
+        self._data: dict[int, bytes] = {}        # seq -> RTP packet
+        self._tids: list[dict[int, int]] = [dict() for _ in paths]   # per path: rtp seq -> tid
+        self._task: asyncio.Task | None = None
+        self._redial: list[asyncio.Task | None] = [None] * len(paths)
+
+    async def start(self) -> None:
+        """Dial every path. Paths that cannot bind are bad input (UsageError when none is
+        left); paths that get no answer keep being redialled — a receiver that is down at
+        start is waited for, and the stream flows on whatever path answers."""
+        results = await asyncio.gather(*(self._connect(i) for i in range(len(self.paths))),
+                                       return_exceptions=True)
+        usage = [r for r in results if isinstance(r, UsageError)]
+        if len(usage) == len(self.paths):
+            raise usage[0]
+        for r in usage:
+            log.warning("%s: this path is left out", r)
+        if not any(self.protocols):
+            log.warning("no path reaches the receiver yet; retrying every %.0f s",
+                        REDIAL_INTERVAL)
+        self._task = asyncio.ensure_future(self._loop())
+
+    async def _connect(self, i: int) -> None:
+        try:
+            proto = await self.dial(i)
+            proto.roq.on_ccfb = lambda arrivals, now, i=i: self._on_ccfb(i, arrivals, now)
+            self.protocols[i] = proto
+            self.sender.reset_path(i, time.monotonic())
+            log.info("path %s connected", self.paths[i].name)
+        except (ConnectionError, OSError) as exc:
+            self.paths[i].alive = False
+            log.warning("path %s: %s (retrying every %.0f s)", self.paths[i].name, exc,
+                        REDIAL_INTERVAL)
+            self._schedule_redial(i)
+
+    def _schedule_redial(self, i: int) -> None:
+        async def later() -> None:
+            await asyncio.sleep(REDIAL_INTERVAL)
+            self._redial[i] = None
+            await self._connect(i)
+        if self._redial[i] is None:
+            self._redial[i] = asyncio.ensure_future(later())
+
+    def push(self, packet, frame, data: bytes, now: float) -> None:
+        self._frames[packet.frame] = frame
+        self._data[packet.seq] = data
+        self.sender.push(packet, now)
+
+    def end_frame(self, frame) -> None:
+        """The frame is complete at the input; its streams get FIN once every packet of it
+        has left the scheduler (pacing may hold some back for a while)."""
+        self._ending[frame.index] = frame
+
+    def _finish_frames(self, now: float) -> bool:
+        ended = False
+        for index, frame in list(self._ending.items()):
+            if frame.deadline <= now or not self.sender.frame_queued(index):
+                del self._ending[index]
+                ended = True
+                for proto in self.protocols:
+                    if proto is not None:
+                        proto.roq.end_frame(frame)
+        return ended
+
+    def kick(self) -> None:
+        self._step(time.monotonic())
+
+    def _step(self, now: float) -> None:
+        self._check_connections()
+        sent_on = set()
+        for t in self.sender.poll(now):
+            proto = self.protocols[t.path]
+            data = self._data.get(t.packet.seq)
+            if proto is None or data is None:
+                continue
+            # A probe may carry an old frame's packet: send it outside any frame stream.
+            proto.roq.send(data, None if t.probe else self._frames.get(t.packet.frame), now)
+            self._tids[t.path][(data[2] << 8) | data[3]] = t.id   # CCFB reports RTP seqs
+            sent_on.add(t.path)
+        ended = self._finish_frames(now)
+        for i, proto in enumerate(self.protocols):
+            if proto is not None and (ended or i in sent_on):
+                proto.transmit()
+        self._forget(now)
+
+    def _check_connections(self) -> None:
+        for i, proto in enumerate(self.protocols):
+            if proto is not None and proto._closed.is_set():  # noqa: SLF001 - aioquic's flag
+                self.protocols[i] = None
+                self.paths[i].alive = False
+                self._schedule_redial(i)
+
+    def _on_ccfb(self, i: int, arrivals: dict, now: float) -> None:
+        """CCFB on path ``i``: (RTP seq, arrival) pairs become acknowledgements."""
+        acks = []
+        tids = self._tids[i]
+        for items in arrivals.values():
+            for seq, arrival in items:
+                if arrival is not None:
+                    tid = tids.pop(seq, None)
+                    if tid is not None:
+                        acks.append((tid, arrival))
+        if acks:
+            self.sender.on_feedback(i, acks, now)
+        else:
+            self.paths[i].on_feedback(now)
+
+    def _forget(self, now: float) -> None:
+        if len(self._data) > 20000:            # keep a bounded window of payloads
+            for seq in sorted(self._data)[:len(self._data) - 10000]:
+                del self._data[seq]
+        if len(self._frames) > 2000:
+            for f in sorted(self._frames)[:len(self._frames) - 1000]:
+                del self._frames[f]
+
+    async def _loop(self) -> None:
+        while True:
+            now = time.monotonic()
+            self.sender.check_timeouts(now)
+            self._step(now)
+            nxt = self.sender.next_timer(now)
+            delay = 0.005 if nxt is None else min(max(nxt - now, 0.0005), 0.005)
+            await asyncio.sleep(delay)
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        for task in self._redial:
+            if task is not None:
+                task.cancel()
+        for proto in self.protocols:
+            if proto is not None:
+                proto.close()
+
+    def stats(self) -> dict:
+        return {"decisions": dict(self.sender.counters),
+                "paths": [{"name": p.name, "alive": p.alive, "sent": p.sent_packets,
+                           "lost": p.lost_packets, "deaths": p.deaths, "revivals": p.revivals,
+                           "srtt_ms": round(p.srtt * 1000, 1) if p.srtt else None,
+                           "rate_mbps": round(p.delivery_rate * 8 / 1e6, 2),
+                           "loss": round(p.loss.rate, 4),
+                           "roq": proto.roq.stats.as_dict() if proto is not None else None}
+                          for p, proto in zip(self.paths, self.protocols)]}
