@@ -41,6 +41,12 @@ def test_no_command_prints_help_and_exits_2(capsys):
         (["probe", "-i", "bogus://x:1", "--duration", "1"], "unknown scheme 'bogus://'"),
         (["probe", "-i", "udp://@:7000?nope=1", "--duration", "1"], "unknown parameter 'nope'"),
         (["testsrc", "-o", "udp://127.0.0.1", "--duration", "1"], "has no port"),
+        (["send", "-i", "udp://@:5000", "-o", "roq://h:1,roq://h:2", "--path-metrics", "m.jsonl",
+          "--watermark", "rscp=-3"], "--watermark: 'rscp=-3'"),
+        (["send", "-i", "udp://@:5000", "-o", "roq://h:1", "--path-metrics", "m.jsonl"],
+         "--path-metrics needs several roq:// paths"),
+        (["send", "-i", "udp://@:5000", "-o", "roq://h:1,roq://h:2", "--path-metrics",
+          "udp://127.0.0.1:9"], "write udp://@:PORT"),
     ],
 )
 def test_bad_endpoint_is_one_line_and_exit_2(args, fragment):

@@ -77,9 +77,13 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
     target = targets[0]
     from strata_roq.rtp.deadline import DeadlineFilter
 
+    from strata_roq.roq.framing import RoqErrorCode
+    from strata_roq.roq.session import SessionGate, parse_join
     from strata_roq.rtp.packet import is_rtcp
+    from strata_roq.rtp.rtcp import parse_rtcp_compound
 
-    counters = {"forwarded": 0, "bad_rtp": 0, "late_dropped": 0, "rtcp_received": 0}
+    counters = {"forwarded": 0, "bad_rtp": 0, "bad_rtcp": 0, "late_dropped": 0,
+                "rtcp_received": 0, "other_session_dropped": 0}
     reorder = ReorderBuffer(args.reorder / 1000.0)
     deadline = None if args.no_deadline else DeadlineFilter(args.latency / 1000.0)
     if target.scheme == "rist":   # RoQ in, RIST out: RTP payload and timestamp carried over
@@ -108,30 +112,60 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
         if rist is not None and packets:
             rist.flush()
 
-    def on_packet(packet) -> None:
-        if is_rtcp(packet.data):     # Sender Reports over RoQ: read, not handed on as media
-            counters["rtcp_received"] += 1
+    gate = SessionGate()
+    state = {"switches": 0, "deadline": deadline}
+
+    def refuse(conn) -> None:
+        if not conn._gone:   # noqa: SLF001
+            conn.close_with(RoqErrorCode.GENERAL_ERROR, "another bonded session is live on "
+                            "this receiver")
+
+    def on_rtcp(data: bytes, conn, now: float) -> None:
+        counters["rtcp_received"] += 1
+        try:
+            packets = parse_rtcp_compound(data)
+        except ParseError:
+            counters["bad_rtcp"] += 1
+            return
+        for p in packets:
+            join = parse_join(p)
+            if join is not None and not gate.join(conn, join[0], join[1], now):
+                refuse(conn)
+
+    def on_packet(packet, conn) -> None:
+        now = time.monotonic()
+        if is_rtcp(packet.data):     # Sender Reports, session joins: read, not handed on
+            on_rtcp(packet.data, conn, now)
             return
         try:
             payload_bounds(packet.data)  # validates the RTP header
         except ParseError:
             counters["bad_rtp"] += 1
             return
-        now = time.monotonic()
+        if not gate.admit(conn, now):
+            counters["other_session_dropped"] += 1
+            refuse(conn)
+            return
+        if gate.switches != state["switches"]:
+            # Another sender took over: its sequence numbers and RTP clock start afresh.
+            state["switches"] = gate.switches
+            forward(reorder.restart())
+            if deadline is not None:
+                state["deadline"] = DeadlineFilter(args.latency / 1000.0)
         hold = None
-        if deadline is not None:
-            quic = protocol.receivers[-1].quic if protocol.receivers else None
-            rtt_min = quic._loss._rtt_min if quic is not None else None  # noqa: SLF001
+        limit = state["deadline"]
+        if limit is not None:
+            rtt_min = conn._quic._loss._rtt_min  # noqa: SLF001 - this path's min RTT
             base_owd = rtt_min / 2 if rtt_min not in (None, float("inf")) else 0.0
             ts = int.from_bytes(packet.data[4:8], "big")
-            if not deadline.admit(ts, now, base_owd):
+            if not limit.admit(ts, now, base_owd):
                 counters["late_dropped"] += 1   # better never than late
                 return
-            if len(protocol.receivers) > 1:
+            if len(gate.tokens) > 1:
                 # Bonded paths differ in delay: a gap may be waited for while the packet
                 # behind it can still make its deadline.
-                age = deadline.age(ts, now, base_owd)
-                hold = max(args.reorder / 1000.0, deadline.latency - age - 0.010)
+                age = limit.age(ts, now, base_owd)
+                hold = max(args.reorder / 1000.0, limit.latency - age - 0.010)
         seq = (packet.data[2] << 8) | packet.data[3]
         forward(reorder.push(packet.data, seq, now, hold))
 
@@ -141,7 +175,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             forward(reorder.poll(time.monotonic()))
 
     protocol = receiver_protocol(on_packet, args.latency / 1000.0,
-                                 0.1 if args.feedback == "ccfb" else None)
+                                 0.1 if args.feedback == "ccfb" else None, gate.forget)
     config = make_configuration(False, cert=cert, key=key,
                                 keylog=args.keylog or source.get_str("keylog"))
     host, port = source.address
@@ -155,7 +189,8 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
         stats = {"receivers": [r.stats.as_dict() for r in protocol.receivers], **counters,
                  "ccfb_sent": sum(p.feedback.reports for p in protocol.instances if p.feedback),
                  "reordered": reorder.reordered, "late": reorder.late,
-                 "skipped": reorder.skipped, "duplicates": reorder.duplicates}
+                 "skipped": reorder.skipped, "duplicates": reorder.duplicates,
+                 "session": gate.stats()}
         if rist is not None:
             stats["rist"] = rist_core.stats_dict(time.monotonic())
         return stats

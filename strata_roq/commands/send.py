@@ -30,6 +30,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", default="storm",
                    help="bonding scheduler for several roq:// paths: storm (default), dwrr, "
                    "minrtt, blest, ldmp, redundant, dynamic")
+    p.add_argument("--path-metrics", metavar="FILE|udp://@:PORT",
+                   help="radio metrics per bonded path, JSON lines {\"path\": NAME, \"rsrp\": dBm, "
+                   "\"rsrq\": dB, \"sinr\": dB}; a path below a watermark carries only redundancy")
+    p.add_argument("--watermark", default="rsrp=-115", metavar="rsrp=..,rsrq=..,sinr=..",
+                   help="signal watermarks for --path-metrics (default rsrp=-115)")
     p.add_argument("--insecure", action="store_true", help="do not verify the server certificate")
     p.add_argument("--keylog", metavar="FILE", help="append TLS secrets (SSLKEYLOGFILE format)")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
@@ -53,6 +58,15 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(send_rist(args, source, targets))
     if args.latency <= 0:
         raise UsageError("--latency must be greater than 0 ms")
+    if args.path_metrics:
+        from strata_roq.multipath.radio import parse_watermarks
+
+        if len(targets) < 2:
+            raise UsageError("--path-metrics needs several roq:// paths (it steers bonding)")
+        parse_watermarks(args.watermark)
+        if args.path_metrics.startswith("udp://"):
+            if not parse_endpoint(args.path_metrics, ("udp",)).listen:
+                raise UsageError(f"--path-metrics {args.path_metrics}: write udp://@:PORT")
     if len(targets) > 1:
         from strata_roq.sched import make_scheduler
         make_scheduler(args.scheduler)            # a bad name is a usage error, before any I/O
@@ -170,11 +184,20 @@ async def _send_bonded(args, source, targets) -> int:
         return open_path(t.host, t.port, config, bind=t.get_str("bind"), device=t.get_str("dev"),
                          mode=modes[i])
 
-    driver = BondedDriver(paths, core, dial)
+    ssrc, seq = random.randrange(1 << 32) & ~1, random.randrange(1 << 16)
+    driver = BondedDriver(paths, core, dial, ssrc=ssrc)
+    radio = None
+    if args.path_metrics:
+        from strata_roq.io.radio import follow_metrics
+        from strata_roq.multipath.radio import RadioFeed, parse_watermarks
+
+        radio = RadioFeed(paths, parse_watermarks(args.watermark))
+        driver.radio = radio
     await driver.start()
+    radio_task = asyncio.ensure_future(follow_metrics(args.path_metrics, radio)) \
+        if radio is not None else None
     framer = Framer(latency=latency, mode="rtp")
     sock = await UdpSocket.open(bind=source.address)
-    ssrc, seq = random.randrange(1 << 32) & ~1, random.randrange(1 << 16)
     wrap = source.scheme == "udp"
     counter = 0
     start = time.monotonic()
@@ -211,6 +234,8 @@ async def _send_bonded(args, source, targets) -> int:
                     with open(args.stats_json, "a", encoding="utf-8") as f:
                         f.write(json.dumps(driver.stats()) + "\n")
     finally:
+        if radio_task is not None:
+            radio_task.cancel()
         stats = driver.stats()
         sock.close()
         driver.close()

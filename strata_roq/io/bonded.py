@@ -21,6 +21,7 @@ from strata_roq.errors import UsageError
 from strata_roq.io.roq import RoqSenderProtocol
 from strata_roq.multipath.bonding import BondedSender, Transmission
 from strata_roq.multipath.path import Path
+from strata_roq.roq.session import build_join, new_token
 
 log = logging.getLogger(__name__)
 REDIAL_INTERVAL = 1.0
@@ -59,8 +60,12 @@ async def open_path(host: str, port: int, config, *, bind: str | None = None,
 class BondedDriver:
     """Feeds a BondedSender with packets and feedback and carries its transmissions."""
 
-    def __init__(self, paths: list[Path], sender: BondedSender, dial) -> None:
+    def __init__(self, paths: list[Path], sender: BondedSender, dial,
+                 token: bytes | None = None, ssrc: int = 0) -> None:
         self.paths = paths
+        self.token = token or new_token()        # joins the paths at the receiver
+        self.ssrc = ssrc
+        self.radio = None                        # a RadioFeed, when --path-metrics is given
         self.sender = sender
         self.dial = dial                         # async (index) -> RoqSenderProtocol
         self.protocols: list[RoqSenderProtocol | None] = [None] * len(paths)
@@ -90,6 +95,9 @@ class BondedDriver:
     async def _connect(self, i: int) -> None:
         try:
             proto = await self.dial(i)
+            # First on the connection: which session this path belongs to.
+            proto.rtcp.send(build_join(self.ssrc, self.token, self.paths[i].name))
+            proto.transmit()
             proto.roq.on_ccfb = lambda arrivals, now, i=i: self._on_ccfb(i, arrivals, now)
             self.protocols[i] = proto
             self.sender.reset_path(i, time.monotonic())
@@ -200,11 +208,16 @@ class BondedDriver:
                 proto.close()
 
     def stats(self) -> dict:
-        return {"decisions": dict(self.sender.counters),
-                "paths": [{"name": p.name, "alive": p.alive, "sent": p.sent_packets,
-                           "lost": p.lost_packets, "deaths": p.deaths, "revivals": p.revivals,
-                           "srtt_ms": round(p.srtt * 1000, 1) if p.srtt else None,
-                           "rate_mbps": round(p.delivery_rate * 8 / 1e6, 2),
-                           "loss": round(p.loss.rate, 4),
-                           "roq": proto.roq.stats.as_dict() if proto is not None else None}
+        out = {"session": self.token.hex(), "decisions": dict(self.sender.counters),
+               "paths": [{"name": p.name, "alive": p.alive, "sent": p.sent_packets,
+                          "sole_copies": p.sole_copies, "weak_signal": p.radio_weak,
+                          "rsrp": p.rsrp, "rsrq": p.rsrq, "sinr": p.sinr,
+                          "lost": p.lost_packets, "deaths": p.deaths, "revivals": p.revivals,
+                          "srtt_ms": round(p.srtt * 1000, 1) if p.srtt else None,
+                          "rate_mbps": round(p.delivery_rate * 8 / 1e6, 2),
+                          "loss": round(p.loss.rate, 4),
+                          "roq": proto.roq.stats.as_dict() if proto is not None else None}
                           for p, proto in zip(self.paths, self.protocols)]}
+        if self.radio is not None:
+            out["path_metrics"] = self.radio.stats()
+        return out

@@ -8,6 +8,7 @@ from typing import Callable
 
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.quic.configuration import QuicConfiguration
+from aioquic.quic.events import ConnectionTerminated
 
 from strata_roq.roq.feedback import CcfbFeedback, RtcpChannel
 from strata_roq.roq.framing import ALPN
@@ -69,7 +70,11 @@ class RoqSenderProtocol(QuicConnectionProtocol):
 class RoqReceiverProtocol(QuicConnectionProtocol):
     """Server side: owns a :class:`RoqReceiver` and hands packets to ``on_packet``."""
 
-    on_packet: Callable[[RoqPacket], None] = staticmethod(lambda packet: None)
+    #: Called with (packet, this protocol) for every RTP/RTCP packet received.
+    on_packet: Callable[[RoqPacket, "RoqReceiverProtocol"], None] = \
+        staticmethod(lambda packet, conn: None)
+    #: Called with this protocol once its connection is gone.
+    on_closed: Callable[["RoqReceiverProtocol"], None] = staticmethod(lambda conn: None)
     latency: float | None = None
     receivers: list[RoqReceiver] = []
     instances: list["RoqReceiverProtocol"] = []
@@ -84,6 +89,7 @@ class RoqReceiverProtocol(QuicConnectionProtocol):
         self.feedback = CcfbFeedback(random_ssrc(), self.feedback_interval or 0.1) \
             if self.feedback_interval else None
         self.rtcp = RtcpChannel(self._quic)
+        self._gone = False
         self._feedback_timer = asyncio.get_running_loop().create_task(self._feedback_loop()) \
             if self.feedback is not None else None
 
@@ -96,17 +102,34 @@ class RoqReceiverProtocol(QuicConnectionProtocol):
                 self.rtcp.send(report)
                 self.transmit()
 
-    def connection_lost(self, exc) -> None:
+    def _ended(self) -> None:
+        """The connection is gone (aioquic's server never calls connection_lost, so this runs
+        on ConnectionTerminated too): stop the timer, tell the owner once."""
         if self._feedback_timer is not None:
             self._feedback_timer.cancel()
+            self._feedback_timer = None
+        if not self._gone:
+            self._gone = True
+            self.on_closed(self)
+
+    def connection_lost(self, exc) -> None:
+        self._ended()
         super().connection_lost(exc)
+
+    def close_with(self, code: int, reason: str) -> None:
+        """Close this connection with a RoQ application error (§7)."""
+        self._quic.close(error_code=code, reason_phrase=reason)
+        self.transmit()
 
     def quic_event_received(self, event) -> None:
         now = time.monotonic()
+        if isinstance(event, ConnectionTerminated):
+            self._ended()
+            return
         for packet in self.roq.handle_event(event, now):
             if self.feedback is not None and not is_rtcp(packet.data):
                 self.feedback.on_rtp(packet.data, now)
-            self.on_packet(packet)
+            self.on_packet(packet, self)
         report = self.feedback.poll(now) if self.feedback is not None else None
         if report is not None:
             self.rtcp.send(report)
@@ -115,9 +138,10 @@ class RoqReceiverProtocol(QuicConnectionProtocol):
             self.transmit()
 
 
-def receiver_protocol(on_packet: Callable[[RoqPacket], None], latency: float | None,
-                      feedback_interval: float | None = 0.1):
-    """A RoqReceiverProtocol subclass bound to one callback (aioquic builds protocols)."""
+def receiver_protocol(on_packet, latency: float | None, feedback_interval: float | None = 0.1,
+                      on_closed=None):
+    """A RoqReceiverProtocol subclass bound to callbacks (aioquic builds protocols)."""
     return type("BoundRoqReceiverProtocol", (RoqReceiverProtocol,),
-                {"on_packet": staticmethod(on_packet), "latency": latency, "receivers": [], "instances": [],
-                 "feedback_interval": feedback_interval})
+                {"on_packet": staticmethod(on_packet), "latency": latency, "receivers": [],
+                 "instances": [], "feedback_interval": feedback_interval,
+                 "on_closed": staticmethod(on_closed or (lambda conn: None))})

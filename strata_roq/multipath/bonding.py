@@ -129,11 +129,26 @@ class BondedSender:
             if not decision.paths:
                 self.counters["discarded"] += 1
                 continue
+            self._guard_watermark(packet, decision, now)
+            if len(decision.paths) == 1:
+                self.paths[decision.paths[0]].sole_copies += 1
             for index in decision.paths:
                 key = self.scheduler.sort_key(packet, now)
                 heapq.heappush(self._queues[index], (key, next(self._order), packet))
                 self._queued_bytes[index] += packet.size
                 self._per_frame[packet.frame] += 1
+
+    def _guard_watermark(self, packet: SchedPacket, decision, now: float) -> None:
+        """Whatever the policy: a path below its signal watermark never carries the sole
+        copy while a healthy live path exists — the best healthy one is added."""
+        if not all(self.paths[i].unreliable for i in decision.paths):
+            return
+        healthy = [p for p in self.paths if p.alive and not p.unreliable]
+        if healthy:
+            best = min(healthy, key=lambda p: p.predict_arrival(
+                packet.size, now, self._queued_bytes[p.index]))
+            decision.paths.append(best.index)
+            self.counters["watermark_guard"] += 1
 
     def pacing_rate(self, path: Path) -> float:
         base = max(path.delivery_rate, self.initial_rate)

@@ -14,10 +14,6 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-#: Below this RSRP (dBm) a cellular path is "unreliable": redundancy only, never a sole copy.
-RSRP_WATERMARK = -115.0
-
-
 @dataclass(slots=True)
 class LossEstimate:
     """Gilbert-Elliott parameters from the recent received/lost sequence (exponential
@@ -86,7 +82,11 @@ class Path:
     alive: bool = True
     deaths: int = 0
     revivals: int = 0
-    rsrp: float | None = None
+    rsrp: float | None = None           # radio metrics (dBm, dB, dB) from a RadioFeed
+    rsrq: float | None = None
+    sinr: float | None = None
+    radio_weak: bool = False            # below a signal watermark: redundancy only
+    sole_copies: int = 0                # packets this path carried with no duplicate elsewhere
     rate_floor: float = 250_000.0       # bytes/s assumed before any delivery sample
     loss: LossEstimate = field(default_factory=LossEstimate)
     unanswered_since: float | None = None  # first send since the last feedback
@@ -168,10 +168,21 @@ class Path:
             self.deaths += 1
         return self.alive
 
+    def update_radio(self, metrics: dict[str, float], watermarks: dict[str, float]) -> None:
+        """A radio reading: weak when any metric is below its watermark."""
+        for name, value in metrics.items():
+            setattr(self, name, value)
+        self.radio_weak = any(metrics[k] < mark for k, mark in watermarks.items()
+                              if k in metrics)
+
+    def clear_radio(self) -> None:
+        self.rsrp = self.rsrq = self.sinr = None
+        self.radio_weak = False
+
     @property
     def unreliable(self) -> bool:
         """Radio watermark: weak signal means loss is coming before it shows."""
-        return self.rsrp is not None and self.rsrp < RSRP_WATERMARK
+        return self.radio_weak
 
     @property
     def owd(self) -> float:

@@ -21,6 +21,7 @@ import numpy as np
 from strata_roq.clock import VirtualClock
 from strata_roq.multipath.bonding import BondedSender
 from strata_roq.multipath.path import Path
+from strata_roq.multipath.radio import DEFAULT_WATERMARKS
 from strata_roq.netsim.link import Link
 from strata_roq.netsim.loss import BernoulliLoss, make_loss
 from strata_roq.netsim.trace import DeliveryTrace
@@ -109,7 +110,7 @@ class Simulation:
         elif kind == "loss":
             self.forward[i].loss = BernoulliLoss(float(value))
         elif kind == "rsrp":
-            self.paths[i].rsrp = value
+            self.paths[i].update_radio({"rsrp": value}, DEFAULT_WATERMARKS)
 
     def _now(self) -> float:
         return self.clock.now()

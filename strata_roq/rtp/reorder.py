@@ -53,6 +53,15 @@ class ReorderBuffer:
             self._next = oldest
         return out
 
+    def restart(self) -> list[bytes]:
+        """A new sender (new sequence space): release what is held, in order, and start
+        afresh from the next packet; the counters carry on."""
+        out = [self._waiting[k][0] for k in sorted(self._waiting)]
+        self._waiting.clear()
+        self._unwrap = SeqUnwrapper()
+        self._next = None
+        return out
+
     def next_timeout(self) -> float | None:
         """When :meth:`poll` may next release something held back."""
         if not self._waiting:

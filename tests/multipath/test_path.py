@@ -39,5 +39,11 @@ def test_dead_after_two_rtt_of_silence_and_revived_by_feedback():
 def test_signal_watermark_marks_path_unreliable():
     p = Path("lte")
     assert not p.unreliable
-    p.rsrp = -120.0
+    p.update_radio({"rsrp": -120.0, "sinr": 5.0}, {"rsrp": -115.0})
+    assert p.unreliable and p.rsrp == -120.0 and p.sinr == 5.0
+    p.update_radio({"rsrp": -100.0}, {"rsrp": -115.0})
+    assert not p.unreliable
+    p.update_radio({"rsrp": -100.0, "sinr": -4.0}, {"rsrp": -115.0, "sinr": -3.0})
     assert p.unreliable
+    p.clear_radio()
+    assert not p.unreliable and p.rsrp is None

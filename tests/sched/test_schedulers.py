@@ -93,7 +93,7 @@ def test_storm_discards_duplicates_decompensates_and_orders():
 def test_storm_never_gives_a_weak_signal_path_the_sole_copy():
     s = make_scheduler("storm")
     weak, ok = _path(0, 0.01, 10), _path(1, 0.05, 10)
-    weak.rsrp = -120.0
+    weak.update_radio({"rsrp": -120.0}, {"rsrp": -115.0})
     assert s.choose(_packet(), [weak, ok], [0, 0], 0).paths == [1]
     d = s.choose(_packet(), [weak], [0], 0)
     assert d.paths == [0]                               # nothing else left: send, but count it
