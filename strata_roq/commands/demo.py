@@ -1,6 +1,8 @@
 """Run the built-in demo: a live test source (moving picture, tone, capture-time stamps) is
-encoded and sent over local UDP to the probe, which decodes it and measures frames and
-glass-to-glass latency. Exits 0 when ≥ 99 % of frames and every key frame arrived.
+encoded and sent — bonded over three emulated networks (LTE trace, LEO dish with outages,
+flaky Wi-Fi) as RTP over QUIC by default, or straight over local UDP with ``--direct`` — to
+the probe, which decodes it and measures frames and glass-to-glass latency. Exits 0 when
+≥ 99 % of frames arrived within the budget and every key frame arrived.
 """
 
 from __future__ import annotations
@@ -22,7 +24,12 @@ MIN_FRAME_RATIO = 0.99
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--duration", default="10", help="how long the source runs (default 10 s)")
+    p.add_argument("--duration", default="30", help="how long the source runs (default 30 s)")
+    p.add_argument("--direct", action="store_true",
+                   help="no bonding: testsrc -> UDP -> probe (checks the media chain alone)")
+    p.add_argument("--scheduler", default="storm", help="bonding scheduler (default storm)")
+    p.add_argument("--latency", type=int, default=500,
+                   help="end-to-end budget in ms (default 500)")
     p.add_argument("--size", default="1280x720", help="picture size (default 1280x720)")
     p.add_argument("--fps", type=int, default=30)
     p.add_argument("--bitrate", default="4M")
@@ -37,12 +44,39 @@ def run(args: argparse.Namespace) -> int:
     duration = parse_seconds(args.duration, "--duration")
     if duration <= 0:
         raise UsageError("--duration must be greater than 0")
+    if args.latency <= 0:
+        raise UsageError("--latency must be greater than 0 ms")
+    from strata_roq.sched import make_scheduler
+
+    make_scheduler(args.scheduler)
     args.stream_id = 1
     options = source_options(args)
     import av.logging
 
     av.logging.set_level(av.logging.ERROR)
-    return asyncio.run(_demo(duration, options, args.json))
+    if args.direct:
+        return asyncio.run(_demo(duration, options, args.json))
+    return asyncio.run(_bonded(duration, options, args))
+
+
+async def _bonded(duration: float, options: dict, args) -> int:
+    from strata_roq.commands.demo_bonded import bonded_demo
+    from strata_roq.io.lifetime import stop_on_signals
+
+    with stop_on_signals() as stop:
+        sent, report, extras = await bonded_demo(duration, options, args.latency,
+                                                 args.scheduler, stop, args.json)
+    if args.json:
+        print(json.dumps({"sent": sent, "received": report, **extras}, indent=2))
+    on_time = report.get("within_ms", {}).get(str(args.latency), 0)
+    for p in extras["send"].get("paths", []):
+        link = extras["paths"].get(p["name"], {})
+        print(f"demo: path {p['name']:<5} sent {p['sent']:6d} packets ({p['sole_copies']} "
+              f"alone), lost {p['lost']}, died {p['deaths']}x, link dropped "
+              f"{link.get('lost', 0) + link.get('down_drops', 0) + link.get('queue_drops', 0)}")
+    if sent["bytes"]:
+        print(f"demo: bytes on the wire / media bytes = {extras['wire_bytes'] / sent['bytes']:.2f}")
+    return _verdict(sent, report, on_time, args.latency)
 
 
 async def _demo(duration: float, options: dict, as_json: bool) -> int:
@@ -96,11 +130,15 @@ def _last_line(path: str) -> dict | None:
     return None
 
 
-def _verdict(sent: dict, report: dict) -> int:
+def _verdict(sent: dict, report: dict, on_time: int | None = None,
+             budget_ms: int | None = None) -> int:
     video = report.get("video", {})
     lat = report.get("latency_ms", {})
     frames = video.get("frames", 0)
     ratio = frames / sent["frames"] if sent["frames"] else 0.0
+    if on_time is not None:      # bonded: what counts is arriving within the budget
+        ratio = on_time / sent["frames"] if sent["frames"] else 0.0
+        print(f"demo: {on_time} of {sent['frames']} frames within {budget_ms} ms ({ratio:.1%})")
     missing_keys = sorted(set(sent["key_frame_indices"]) - set(video.get("key_frame_indices", [])))
     print(f"demo: sent {sent['frames']} frames ({len(sent['key_frame_indices'])} key), received "
           f"{frames} ({ratio:.1%}), decoded {video.get('decoded', 0)}, missing key frames "

@@ -219,6 +219,8 @@ class MediaProbe:
             },
             "audio": {"codec": self.audio_codec, "frames": self.audio_frames},
             "latency_ms": percentiles(self.latencies_ms),
+            "within_ms": {str(b): sum(1 for x in self.latencies_ms if x <= b)
+                          for b in (100, 200, 300, 500, 1000)},
             "freezes": {"count": self.freezes, "longest_gap_ms": round(self.longest_gap * 1000, 1),
                         "threshold_frames": FREEZE_FRAMES},
         }

@@ -23,6 +23,7 @@ from strata_roq.netsim.trace import MTU_BYTES, DeliveryTrace
 @dataclass(slots=True)
 class LinkStats:
     offered: int = 0
+    offered_bytes: int = 0    # what the sender put on this path (overhead accounting)
     delivered: int = 0
     lost: int = 0             # by the loss model
     queue_drops: int = 0      # by the bottleneck queue
@@ -82,6 +83,7 @@ class Link:
     def send(self, data, now: float, size: int | None = None) -> None:
         """Offer one packet; ``data`` may be any object when ``size`` (bytes) is given."""
         self.stats.offered += 1
+        self.stats.offered_bytes += len(data) if size is None else size
         if not self.up:
             self.stats.down_drops += 1
             return
