@@ -39,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--queue", default="200ms", help="bottleneck queue limit as waiting time")
     p.add_argument("--trace", default=None, metavar="FILE",
                    help="forward capacity trace (mahimahi file or throughput CSV)")
+    p.add_argument("--delay-schedule", default=None, metavar="FILE",
+                   help="one-way delay over time, lines 'SECONDS DELAY_MS' (e.g. from a ping "
+                   "trace); replaces --delay in both directions")
     p.add_argument("--reorder", default="0%", help="fraction held back 10 ms (reordering)")
     p.add_argument("--duplicate", default="0%", help="fraction delivered twice")
     p.add_argument("--outage", action="append", default=[], metavar="START:LENGTH",
@@ -69,14 +72,36 @@ def build_links(args: argparse.Namespace):
         raise UsageError("--burst: mean burst length must be at least 1 packet")
     common = dict(jitter=jitter, reorder=parse_percent(args.reorder, "--reorder"),
                   duplicate=parse_percent(args.duplicate, "--duplicate"))
-    forward = Link(delay=delay, loss=make_loss(loss, args.burst),
+    schedule = read_delay_schedule(args.delay_schedule) if args.delay_schedule else None
+    forward = Link(delay=delay, loss=make_loss(loss, args.burst), delay_schedule=schedule,
                    rate=parse_bitrate(args.rate, "--rate") if args.rate else None,
                    trace=read_trace(args.trace) if args.trace else None,
                    queue_limit=parse_seconds(args.queue, "--queue", "ms"),
                    rng=random.Random(rng.random()), **common)
-    backward = Link(delay=back_delay, loss=make_loss(back_loss, args.burst),
+    backward = Link(delay=back_delay, loss=make_loss(back_loss, args.burst), delay_schedule=schedule,
                     rng=random.Random(rng.random()), **common)
     return forward, backward
+
+
+def read_delay_schedule(path: str) -> list[tuple[float, float]]:
+    """(seconds, one-way delay in s) pairs; a bad file is a one-line usage error."""
+    out = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip() or line.startswith("#"):
+                    continue
+                try:
+                    t, ms = line.split()[:2]
+                    out.append((float(t), float(ms) / 1000.0))
+                except ValueError:
+                    raise UsageError(f"--delay-schedule {path}:{n}: expected 'SECONDS DELAY_MS'") \
+                        from None
+    except OSError as exc:
+        raise UsageError(f"--delay-schedule {path}: {exc.strerror}") from None
+    if not out:
+        raise UsageError(f"--delay-schedule {path}: no entries")
+    return out
 
 
 def parse_schedule(args: argparse.Namespace) -> list[tuple[float, str, float | None]]:

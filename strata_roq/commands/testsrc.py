@@ -149,6 +149,6 @@ def run(args: argparse.Namespace) -> int:
     stats = asyncio.run(stream(endpoints, options, duration, args.frames,
                                None if args.quiet else progress))
     print(f"testsrc: done: {stats['frames']} frames, {stats['datagrams']} datagrams, "
-          f"{stats['bitrate_bps'] / 1e6:.2f} Mbit/s, {stats['late_frames']} late",
+          f"{stats['bytes']} bytes, {stats['bitrate_bps'] / 1e6:.2f} Mbit/s, {stats['late_frames']} late",
           file=sys.stderr)
     return 0
