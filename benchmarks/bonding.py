@@ -3,8 +3,8 @@
 Per scenario × scheduler: on-time frame ratio (video frames complete before their deadline
 / frames sent), key-frame on-time ratio, latency p50/p99 (capture to last packet), stalls
 (runs of two or more late video frames), and overhead (bytes on the wire / media bytes).
-Deterministic for a seed; the real-socket comparison with librist/GStreamer bonding is not
-built yet (see the bonding issue).
+Deterministic for a seed. The same scenarios over real sockets, with librist's and
+GStreamer's bonding alongside, are ``benchmarks/bonding_real.py``.
 
     .venv/bin/python benchmarks/bonding.py [--scenarios a,b] [--schedulers x,y] [--duration S]
 """

@@ -57,6 +57,14 @@ async def open_path(host: str, port: int, config, *, bind: str | None = None,
     return protocol
 
 
+def transport_rate(quic: QuicConnection) -> float | None:
+    """QUIC's congestion window over its smoothed RTT (bytes/s), once it has an RTT."""
+    loss = quic._loss  # noqa: SLF001 - aioquic keeps RTT and cwnd here
+    if not loss._rtt_initialized or loss._rtt_smoothed <= 0:  # noqa: SLF001
+        return None
+    return loss.congestion_window / loss._rtt_smoothed  # noqa: SLF001
+
+
 class BondedDriver:
     """Feeds a BondedSender with packets and feedback and carries its transmissions."""
 
@@ -142,6 +150,9 @@ class BondedDriver:
 
     def _step(self, now: float) -> None:
         self._check_connections()
+        for path, proto in zip(self.paths, self.protocols):
+            if proto is not None:
+                path.transport_rate = transport_rate(proto._quic)  # noqa: SLF001
         sent_on = set()
         for t in self.sender.poll(now):
             proto = self.protocols[t.path]

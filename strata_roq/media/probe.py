@@ -66,6 +66,7 @@ class MediaProbe:
         self.decode_errors = 0
         self.latencies_ms: list[float] = []
         self.latency_by_frame: dict[int, float] = {}   # frame index -> latency (ms)
+        self.repeated_frames = 0                        # stamped frames seen more than once
         self.indices: set[int] = set()
         self.key_indices: list[int] = []
         self.stamped = 0
@@ -148,8 +149,11 @@ class MediaProbe:
             self.stamped += 1
             self.indices.add(stamp.frame_index)
             latency = (unit.last_time - stamp.capture_time) * 1000.0
-            self.latencies_ms.append(latency)
-            self.latency_by_frame[stamp.frame_index] = round(latency, 2)
+            if stamp.frame_index in self.latency_by_frame:
+                self.repeated_frames += 1     # a duplicate copy: its first arrival counts
+            else:
+                self.latencies_ms.append(latency)
+                self.latency_by_frame[stamp.frame_index] = round(latency, 2)
             if au.kind.is_key:
                 self.key_indices.append(stamp.frame_index)
         self._track_freezes(unit)
@@ -212,6 +216,7 @@ class MediaProbe:
                 "decode_errors": self.decode_errors,
                 "damaged": self.damaged_frames,
                 "stamped": self.stamped,
+                "repeated": self.repeated_frames,
                 "first_index": min(self.indices) if self.indices else None,
                 "last_index": max(self.indices) if self.indices else None,
                 "missing_frames": len(missing),

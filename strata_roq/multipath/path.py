@@ -81,6 +81,7 @@ class Path:
     first_sent: float | None = None
     alive: bool = True
     deaths: int = 0
+    died_at: float | None = None        # when it was last declared dead
     revivals: int = 0
     rsrp: float | None = None           # radio metrics (dBm, dB, dB) from a RadioFeed
     rsrq: float | None = None
@@ -88,6 +89,10 @@ class Path:
     radio_weak: bool = False            # below a signal watermark: redundancy only
     sole_copies: int = 0                # packets this path carried with no duplicate elsewhere
     rate_floor: float = 250_000.0       # bytes/s assumed before any delivery sample
+    #: What the transport under this path lets through now (bytes/s; on RoQ: QUIC's
+    #: congestion window / smoothed RTT). A collapsing window — heavy loss on that path —
+    #: shows here long before the delivery-rate maximum forgets better times.
+    transport_rate: float | None = None
     loss: LossEstimate = field(default_factory=LossEstimate)
     unanswered_since: float | None = None  # first send since the last feedback
     _acks: deque = field(default_factory=lambda: deque(maxlen=256))   # (arrival, bytes)
@@ -166,6 +171,7 @@ class Path:
         if self.alive and now - self.unanswered_since > limit:
             self.alive = False
             self.deaths += 1
+            self.died_at = now
         return self.alive
 
     def update_radio(self, metrics: dict[str, float], watermarks: dict[str, float]) -> None:
@@ -191,8 +197,12 @@ class Path:
         return base + self.owd_excess
 
     def rate(self) -> float:
-        """Usable bytes/s: the delivery estimate (a floor before the first samples)."""
-        return max(self.delivery_rate, self.rate_floor)
+        """Usable bytes/s: the delivery estimate (a floor before the first samples), capped
+        by what the transport would let through."""
+        rate = max(self.delivery_rate, self.rate_floor)
+        if self.transport_rate is not None:
+            rate = min(rate, max(self.transport_rate, 1.0))
+        return rate
 
     def predict_arrival(self, size: int, now: float, extra_queue: int = 0) -> float:
         """When ``size`` more bytes sent now would arrive: queued bytes beyond one BDP drain

@@ -16,7 +16,8 @@ Placement (:meth:`StormScheduler.choose`):
 - **decompensate** under aggregate congestion: when the backlog across live paths would take
   more than ``decompensate_after`` (half) of the budget to drain, drop P/B-frames (the tail
   of the GOP) so the next key frame gets through. Short outages that clear within the budget
-  should not trigger it (waiting beats dropping), hence half the budget, not less.
+  should not trigger it (waiting beats dropping), hence half the budget, not less — and the
+  whole budget while a path that died less than ``outage_grace`` ago may still come back.
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ class StormScheduler(Scheduler):
 
     def __init__(self, alpha: float = 0.5, dup_reliable: float = 0.005,
                  dup_unreliable: float = 0.05, latency: float = 0.5,
-                 decompensate_after: float = 0.5) -> None:
+                 decompensate_after: float = 0.5, outage_grace: float = 2.0) -> None:
         self.alpha = alpha
         self.dup_reliable = dup_reliable
         self.dup_unreliable = dup_unreliable
         self.latency = latency
         self.decompensate_after = decompensate_after
+        self.outage_grace = outage_grace
 
     def sort_key(self, packet, now):
         slack = max(packet.deadline - now, 1e-3)
@@ -54,7 +56,7 @@ class StormScheduler(Scheduler):
                 on_time = ranked          # no measurements yet: no grounds to discard
             else:
                 return Decision([], "discard")
-        if not packet.reliable and self._congested(paths, queued):
+        if not packet.reliable and self._congested(paths, queued, now):
             return Decision([], "decompensate")
         safe = [(t, p) for t, p in on_time if not p.unreliable]
         first_t, first = (safe or on_time)[0]
@@ -67,11 +69,17 @@ class StormScheduler(Scheduler):
                     return Decision(chosen, "duplicate")
         return Decision(chosen, "dispatch")
 
-    def _congested(self, paths, queued) -> bool:
+    def _congested(self, paths, queued, now) -> bool:
         live = [p for p in paths if p.alive]
         if not live or any(p.srtt is None for p in live):
             return False              # nothing measured yet: no grounds to drop anything
         rate = sum(p.rate() for p in live)
         backlog = sum(queued[p.index] + max(0.0, p.in_flight - p.rate() * min(p.min_rtt, 1.0))
                       for p in live)
-        return backlog / rate > self.decompensate_after * self.latency
+        limit = self.decompensate_after
+        if any(p.died_at is not None and now - p.died_at < self.outage_grace
+               for p in paths if not p.alive):
+            # A path just went dark (a LEO handover, a modem re-attaching): its capacity may
+            # be back within the budget, so drop frames only once waiting is hopeless.
+            limit = 1.0
+        return backlog / rate > limit * self.latency

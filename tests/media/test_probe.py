@@ -63,3 +63,23 @@ def test_percentiles():
     p = percentiles(list(range(1, 101)))
     assert p["count"] == 100 and p["max"] == 100 and 50 <= p["p50"] <= 51 and p["p99"] >= 99
     assert percentiles([])["count"] == 0
+
+
+def test_duplicated_frames_count_once_within_budgets():
+    """A bonding sender that duplicates and a receiver that does not remove copies: each
+    frame's first arrival is its latency, copies are counted apart."""
+    source = TestSource(width=320, height=240, fps=30, bitrate=800_000, gop=30, audio=None)
+    probe = MediaProbe(decode=False)
+    base = 1_700_000_000.0
+    for i in range(30):
+        capture = base + i / 30
+        datagrams = source.encode_frame(int(capture * 1e9))
+        for d in datagrams:
+            probe.feed(d, capture + 0.150)
+        for d in datagrams:
+            probe.feed(d, capture + 0.700)          # the copy, far later
+    probe.finish()
+    report = probe.report()
+    assert report["video"]["repeated"] >= 25
+    assert report["latency_ms"]["count"] <= 30 and report["latency_ms"]["max"] < 200
+    assert report["within_ms"]["500"] <= 30 and report["within_ms"]["100"] == 0

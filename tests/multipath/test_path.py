@@ -47,3 +47,15 @@ def test_signal_watermark_marks_path_unreliable():
     assert p.unreliable
     p.clear_radio()
     assert not p.unreliable and p.rsrp is None
+
+
+def test_transport_rate_caps_the_prediction():
+    p = Path("leo")
+    p.delivery_rate = 1_000_000.0           # 8 Mbit/s remembered from better times
+    p.min_rtt = p.srtt = 0.05
+    fast = p.predict_arrival(100_000, 0.0)
+    p.transport_rate = 50_000.0             # QUIC's window collapsed under loss
+    assert p.rate() == 50_000.0
+    assert p.predict_arrival(100_000, 0.0) > fast + 1.0
+    p.transport_rate = 5_000_000.0          # a wide window does not raise the estimate
+    assert p.rate() == 1_000_000.0

@@ -29,3 +29,13 @@ def test_capacity_shortfall_is_felt_and_decompensation_keeps_key_frames():
     assert storm["on_time"] < 0.99                        # 4 Mbit/s cannot fit into 3.5
     assert storm["decisions"].get("decompensate", 0) > 0
     assert storm["key_on_time"] > dwrr["key_on_time"]     # the GOP tail went, not the key frames
+
+
+def test_storm_waits_out_a_leo_handover_instead_of_dropping_the_gop():
+    """0.7 s outages every 15 s on the fast path: the backlog on the slow one is waited for
+    (the dish comes back within the budget), not decompensated away."""
+    scenario = make_scenario("leo-handover", 32)
+    storm = simulate(scenario, "storm")
+    blest = simulate(scenario, "blest")
+    assert storm["on_time"] >= 0.995 and storm["key_on_time"] == 1.0, storm
+    assert storm["on_time"] >= blest["on_time"], (storm["on_time"], blest["on_time"])
