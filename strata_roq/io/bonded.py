@@ -49,20 +49,15 @@ async def open_path(host: str, port: int, config, *, bind: str | None = None,
     _, protocol = await loop.create_datagram_endpoint(
         lambda: RoqSenderProtocol(connection, mode=mode), sock=sock)
     protocol.connect(addr)
+    waiter = protocol._connected_waiter  # noqa: SLF001 - aioquic fails it on close
     try:
         await asyncio.wait_for(protocol.wait_connected(), timeout)
     except (asyncio.TimeoutError, ConnectionError):
+        if waiter is not None:   # it fails later, when the close completes: nobody awaits it
+            waiter.add_done_callback(lambda f: f.cancelled() or f.exception())
         protocol.close()
         raise ConnectionError(f"no answer from {host}:{port}") from None
     return protocol
-
-
-def transport_rate(quic: QuicConnection) -> float | None:
-    """QUIC's congestion window over its smoothed RTT (bytes/s), once it has an RTT."""
-    loss = quic._loss  # noqa: SLF001 - aioquic keeps RTT and cwnd here
-    if not loss._rtt_initialized or loss._rtt_smoothed <= 0:  # noqa: SLF001
-        return None
-    return loss.congestion_window / loss._rtt_smoothed  # noqa: SLF001
 
 
 class BondedDriver:
@@ -74,6 +69,7 @@ class BondedDriver:
         self.token = token or new_token()        # joins the paths at the receiver
         self.ssrc = ssrc
         self.radio = None                        # a RadioFeed, when --path-metrics is given
+        self.left_out: set[int] = set()          # paths that could not even bind
         self.sender = sender
         self.dial = dial                         # async (index) -> RoqSenderProtocol
         self.protocols: list[RoqSenderProtocol | None] = [None] * len(paths)
@@ -93,8 +89,11 @@ class BondedDriver:
         usage = [r for r in results if isinstance(r, UsageError)]
         if len(usage) == len(self.paths):
             raise usage[0]
-        for r in usage:
-            log.warning("%s: this path is left out", r)
+        for i, r in enumerate(results):
+            if isinstance(r, UsageError):
+                log.warning("%s: this path is left out", r)
+                self.paths[i].alive = self.paths[i].reachable = False
+                self.left_out.add(i)
         if not any(self.protocols):
             log.warning("no path reaches the receiver yet; retrying every %.0f s",
                         REDIAL_INTERVAL)
@@ -108,10 +107,11 @@ class BondedDriver:
             proto.transmit()
             proto.roq.on_ccfb = lambda arrivals, now, i=i: self._on_ccfb(i, arrivals, now)
             self.protocols[i] = proto
+            self.paths[i].reachable = True
             self.sender.reset_path(i, time.monotonic())
             log.info("path %s connected", self.paths[i].name)
         except (ConnectionError, OSError) as exc:
-            self.paths[i].alive = False
+            self.paths[i].alive = self.paths[i].reachable = False
             log.warning("path %s: %s (retrying every %.0f s)", self.paths[i].name, exc,
                         REDIAL_INTERVAL)
             self._schedule_redial(i)
@@ -150,9 +150,6 @@ class BondedDriver:
 
     def _step(self, now: float) -> None:
         self._check_connections()
-        for path, proto in zip(self.paths, self.protocols):
-            if proto is not None:
-                path.transport_rate = transport_rate(proto._quic)  # noqa: SLF001
         sent_on = set()
         for t in self.sender.poll(now):
             proto = self.protocols[t.path]
@@ -173,7 +170,7 @@ class BondedDriver:
         for i, proto in enumerate(self.protocols):
             if proto is not None and proto._closed.is_set():  # noqa: SLF001 - aioquic's flag
                 self.protocols[i] = None
-                self.paths[i].alive = False
+                self.paths[i].alive = self.paths[i].reachable = False
                 self._schedule_redial(i)
 
     def _on_ccfb(self, i: int, arrivals: dict, now: float) -> None:
@@ -221,7 +218,7 @@ class BondedDriver:
     def stats(self) -> dict:
         out = {"session": self.token.hex(), "decisions": dict(self.sender.counters),
                "paths": [{"name": p.name, "alive": p.alive, "sent": p.sent_packets,
-                          "sole_copies": p.sole_copies, "weak_signal": p.radio_weak,
+                          "left_out": p.index in self.left_out, "sole_copies": p.sole_copies, "weak_signal": p.radio_weak,
                           "rsrp": p.rsrp, "rsrq": p.rsrq, "sinr": p.sinr,
                           "lost": p.lost_packets, "deaths": p.deaths, "revivals": p.revivals,
                           "srtt_ms": round(p.srtt * 1000, 1) if p.srtt else None,

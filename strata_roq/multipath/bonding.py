@@ -94,7 +94,7 @@ class BondedSender:
     # -- scheduling and pacing -------------------------------------------------------------
     def poll(self, now: float) -> list[Transmission]:
         for p in self.paths:
-            p.check_alive(now)
+            p.check_alive(now, feedback_interval=self.feedback_interval)
         self._assign(now)
         out: list[Transmission] = []
         for p in self.paths:
@@ -104,7 +104,8 @@ class BondedSender:
     def _probe(self, path: Path, now: float) -> list[Transmission]:
         """Dead paths carry only probes (a copy of a recent packet), until they answer."""
         i = path.index
-        if self._recent is None or now - self._last_probe[i] < PROBE_INTERVAL:
+        if not path.reachable or self._recent is None \
+                or now - self._last_probe[i] < PROBE_INTERVAL:
             return []
         self._last_probe[i] = now
         t = Transmission(i, self._recent, next(self._ids), now, probe=True)
@@ -163,7 +164,10 @@ class BondedSender:
             self._tokens[i] = min(self._tokens[i] + (now - last) * rate, 4.0 * self.mtu)
         self._last_refill[i] = now
         rtt = path.min_rtt if path.min_rtt != float("inf") else 0.1
-        cap = max(2.0 * rate * (rtt + self.queue_target), MIN_PACKETS_IN_FLIGHT * self.mtu)
+        # Feedback arrives in batches: up to one interval's worth is sent but not yet known
+        # to have arrived, so the window spans at least one feedback interval.
+        window = max(rtt + self.queue_target, self.feedback_interval)
+        cap = max(2.0 * rate * window, MIN_PACKETS_IN_FLIGHT * self.mtu)
         out = []
         while queue and self._tokens[i] > 0 and path.in_flight < cap:
             _, _, packet = heapq.heappop(queue)
@@ -190,7 +194,8 @@ class BondedSender:
         times = []
         for p in self.paths:
             if not p.alive:
-                times.append(max(now, self._last_probe[p.index] + PROBE_INTERVAL))
+                if p.reachable:
+                    times.append(max(now, self._last_probe[p.index] + PROBE_INTERVAL))
             elif self._queues[p.index]:
                 deficit = max(0.0, -self._tokens[p.index]) + 1.0
                 times.append(now + deficit / self.pacing_rate(p))

@@ -82,6 +82,9 @@ class Path:
     alive: bool = True
     deaths: int = 0
     died_at: float | None = None        # when it was last declared dead
+    #: False while the path has no transport at all (its connection is being redialled, or
+    #: its socket could not bind): not even probes go out on it.
+    reachable: bool = True
     revivals: int = 0
     rsrp: float | None = None           # radio metrics (dBm, dB, dB) from a RadioFeed
     rsrq: float | None = None
@@ -89,10 +92,6 @@ class Path:
     radio_weak: bool = False            # below a signal watermark: redundancy only
     sole_copies: int = 0                # packets this path carried with no duplicate elsewhere
     rate_floor: float = 250_000.0       # bytes/s assumed before any delivery sample
-    #: What the transport under this path lets through now (bytes/s; on RoQ: QUIC's
-    #: congestion window / smoothed RTT). A collapsing window — heavy loss on that path —
-    #: shows here long before the delivery-rate maximum forgets better times.
-    transport_rate: float | None = None
     loss: LossEstimate = field(default_factory=LossEstimate)
     unanswered_since: float | None = None  # first send since the last feedback
     _acks: deque = field(default_factory=lambda: deque(maxlen=256))   # (arrival, bytes)
@@ -162,12 +161,14 @@ class Path:
             self.delivery_rate = max(r for _, r in samples)
 
     # -- liveness and prediction -----------------------------------------------------------
-    def check_alive(self, now: float, dead_after: float | None = None) -> bool:
-        """Dead once nothing has answered for ~2 RTT (at least 100 ms) after we sent."""
+    def check_alive(self, now: float, dead_after: float | None = None,
+                    feedback_interval: float = 0.0) -> bool:
+        """Dead once nothing has answered for ~2 RTT (at least 100 ms) after we sent — and
+        for at least two of the receiver's feedback intervals: it answers in batches."""
         if self.unanswered_since is None:
             return self.alive
         limit = dead_after if dead_after is not None else max(
-            0.1, 2 * (self.srtt or 0.1) + 4 * self.rttvar)
+            0.1, 2 * (self.srtt or 0.1) + 4 * self.rttvar, 2 * feedback_interval)
         if self.alive and now - self.unanswered_since > limit:
             self.alive = False
             self.deaths += 1
@@ -197,12 +198,8 @@ class Path:
         return base + self.owd_excess
 
     def rate(self) -> float:
-        """Usable bytes/s: the delivery estimate (a floor before the first samples), capped
-        by what the transport would let through."""
-        rate = max(self.delivery_rate, self.rate_floor)
-        if self.transport_rate is not None:
-            rate = min(rate, max(self.transport_rate, 1.0))
-        return rate
+        """Usable bytes/s: the delivery estimate (a floor before the first samples)."""
+        return max(self.delivery_rate, self.rate_floor)
 
     def predict_arrival(self, size: int, now: float, extra_queue: int = 0) -> float:
         """When ``size`` more bytes sent now would arrive: queued bytes beyond one BDP drain

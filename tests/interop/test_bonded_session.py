@@ -86,3 +86,42 @@ def test_weak_signal_feed_takes_the_sole_copy_away_from_a_path(rig, tmp_path):
     assert final["decisions"]["watermark_guard"] > 0
     report = json.loads(probe.finish(timeout=60)[0])
     assert report["video"]["missing_frames"] == 0, report["video"]
+
+
+def test_a_path_that_cannot_bind_is_left_out_with_a_clear_message(rig):
+    import json
+    import subprocess
+    import sys
+
+    roq_port, out_port, media_port = rig.free_port(), rig.free_port(), rig.free_port()
+    # Every path unbindable: a one-line usage error, exit 2.
+    bad = subprocess.run([sys.executable, "-m", "strata_roq", "send", "-i",
+                          f"udp://@127.0.0.1:{media_port}", "-o",
+                          f"roq://127.0.0.1:{roq_port}?bind=198.51.100.7,"
+                          f"roq://127.0.0.1:{roq_port}?bind=203.0.113.9", "--insecure",
+                          "--duration", "2"], capture_output=True, text=True, timeout=30)
+    lines = [x for x in bad.stderr.splitlines() if x.strip()]
+    assert bad.returncode == 2 and len(lines) == 1, bad.stderr
+    assert "cannot bind a path to " in lines[0] and "Traceback" not in bad.stderr
+    # One bad path among good ones: warned about, and the stream flows on the rest.
+    probe = rig.start(rig.strata("probe", "-i", f"udp://@127.0.0.1:{out_port}", "--json",
+                                 "--idle", "3", "--duration", "30", "-q"))
+    rig.start(rig.strata("receive", "-i", f"roq://@127.0.0.1:{roq_port}", "-o",
+                         f"udp://127.0.0.1:{out_port}", "--duration", "10"), ready="listening on")
+    tx = rig.start(rig.strata("send", "-i", f"udp://@127.0.0.1:{media_port}", "-o",
+                              f"roq://127.0.0.1:{roq_port}?name=good&bind=127.0.0.1,"
+                              f"roq://127.0.0.1:{roq_port}?name=bad&bind=198.51.100.7",
+                              "--insecure", "--duration", "6"), ready="left out")
+    assert "cannot bind a path to 198.51.100.7" in tx.first_line
+    time.sleep(1.0)                        # the good path connects, the input socket opens
+    src = rig.start(rig.strata("testsrc", "-o", f"udp://127.0.0.1:{media_port}", "--duration",
+                               "4", "--size", "320x180", "--bitrate", "1M", "-q"))
+    src.finish(timeout=60)
+    _, err = tx.finish(timeout=30)
+    assert tx.p.returncode == 0 and "Traceback" not in err, err[-2000:]
+    stats = rig.last_json(err, "send")
+    bad_path = next(p for p in stats["paths"] if p["name"] == "bad")
+    assert bad_path["left_out"] and bad_path["sent"] == 0 and not bad_path["alive"], bad_path
+    report = json.loads(probe.finish(timeout=60)[0])
+    assert report["video"]["frames"] == 120 and report["video"]["missing_frames"] == 0, \
+        (json.dumps(report["video"]), json.dumps(stats))

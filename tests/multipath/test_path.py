@@ -49,13 +49,12 @@ def test_signal_watermark_marks_path_unreliable():
     assert not p.unreliable and p.rsrp is None
 
 
-def test_transport_rate_caps_the_prediction():
-    p = Path("leo")
-    p.delivery_rate = 1_000_000.0           # 8 Mbit/s remembered from better times
-    p.min_rtt = p.srtt = 0.05
-    fast = p.predict_arrival(100_000, 0.0)
-    p.transport_rate = 50_000.0             # QUIC's window collapsed under loss
-    assert p.rate() == 50_000.0
-    assert p.predict_arrival(100_000, 0.0) > fast + 1.0
-    p.transport_rate = 5_000_000.0          # a wide window does not raise the estimate
-    assert p.rate() == 1_000_000.0
+
+def test_batched_feedback_is_not_mistaken_for_silence():
+    """CCFB comes every 100 ms: a path with a 5 ms RTT is not dead 100 ms after a send."""
+    p = Path("lo")
+    p.on_sent(1200, 0.0)
+    p.on_acked(1200, 0.0, 0.002, 0.005)
+    p.on_sent(1200, 0.006)
+    assert p.check_alive(0.006 + 0.15, feedback_interval=0.1)
+    assert not p.check_alive(0.006 + 0.21, feedback_interval=0.1)
