@@ -70,6 +70,7 @@ class BondedDriver:
         self.ssrc = ssrc
         self.radio = None                        # a RadioFeed, when --path-metrics is given
         self.left_out: set[int] = set()          # paths that could not even bind
+        self.disconnects = [0] * len(paths)      # connections lost (closed, timed out)
         self.sender = sender
         self.dial = dial                         # async (index) -> RoqSenderProtocol
         self.protocols: list[RoqSenderProtocol | None] = [None] * len(paths)
@@ -108,6 +109,9 @@ class BondedDriver:
             proto.roq.on_ccfb = lambda arrivals, now, i=i: self._on_ccfb(i, arrivals, now)
             self.protocols[i] = proto
             self.paths[i].reachable = True
+            loss = proto._quic._loss  # noqa: SLF001 - the handshake's RTT sample
+            if loss._rtt_initialized:  # noqa: SLF001
+                self.paths[i].seed_rtt(loss._rtt_min)  # noqa: SLF001
             self.sender.reset_path(i, time.monotonic())
             log.info("path %s connected", self.paths[i].name)
         except (ConnectionError, OSError) as exc:
@@ -171,6 +175,7 @@ class BondedDriver:
             if proto is not None and proto._closed.is_set():  # noqa: SLF001 - aioquic's flag
                 self.protocols[i] = None
                 self.paths[i].alive = self.paths[i].reachable = False
+                self.disconnects[i] += 1
                 self._schedule_redial(i)
 
     def _on_ccfb(self, i: int, arrivals: dict, now: float) -> None:
@@ -218,7 +223,8 @@ class BondedDriver:
     def stats(self) -> dict:
         out = {"session": self.token.hex(), "decisions": dict(self.sender.counters),
                "paths": [{"name": p.name, "alive": p.alive, "sent": p.sent_packets,
-                          "left_out": p.index in self.left_out, "sole_copies": p.sole_copies, "weak_signal": p.radio_weak,
+                          "left_out": p.index in self.left_out,
+                          "disconnects": self.disconnects[p.index], "sole_copies": p.sole_copies, "weak_signal": p.radio_weak,
                           "rsrp": p.rsrp, "rsrq": p.rsrq, "sinr": p.sinr,
                           "lost": p.lost_packets, "deaths": p.deaths, "revivals": p.revivals,
                           "srtt_ms": round(p.srtt * 1000, 1) if p.srtt else None,

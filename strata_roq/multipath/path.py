@@ -132,6 +132,13 @@ class Path:
         self.lost_packets += 1
         self.loss.observe(True)
 
+    def seed_rtt(self, rtt: float) -> None:
+        """An RTT measured by the transport (e.g. QUIC's handshake) before any feedback of
+        ours: without it a fresh path looks slow and is never tried, so never measured."""
+        if self.srtt is None and rtt > 0:
+            self.srtt, self.rttvar = rtt, rtt / 2
+            self.min_rtt = min(self.min_rtt, rtt)
+
     def on_feedback(self, now: float) -> None:
         """Any feedback at all (even reporting only losses) shows the path is up."""
         self._heard(now)

@@ -58,3 +58,13 @@ def test_batched_feedback_is_not_mistaken_for_silence():
     p.on_sent(1200, 0.006)
     assert p.check_alive(0.006 + 0.15, feedback_interval=0.1)
     assert not p.check_alive(0.006 + 0.21, feedback_interval=0.1)
+
+
+def test_transport_rtt_seeds_a_fresh_path_only():
+    p = Path("new")
+    p.seed_rtt(0.012)
+    assert p.srtt == 0.012 and p.min_rtt == 0.012
+    p.on_sent(1200, 1.0)
+    p.on_acked(1200, 1.0, None, 1.030)
+    p.seed_rtt(0.001)                      # measured paths keep their own estimate
+    assert p.srtt > 0.012 and p.min_rtt == 0.012
