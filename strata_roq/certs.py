@@ -25,8 +25,10 @@ VALID_DAYS = 10
 
 
 def generate_self_signed(hostnames: list[str] | None = None, days: int = VALID_DAYS,
-                         now: datetime.datetime | None = None) -> tuple[bytes, bytes]:
-    """(certificate PEM, private key PEM) for ``hostnames`` (default localhost + 127.0.0.1)."""
+                         now: datetime.datetime | None = None,
+                         lifetime: datetime.timedelta | None = None) -> tuple[bytes, bytes]:
+    """(certificate PEM, private key PEM) for ``hostnames`` (default localhost + 127.0.0.1),
+    valid ``days`` (or ``lifetime``)."""
     hostnames = hostnames or ["localhost", "127.0.0.1", "::1"]
     key = ec.generate_private_key(ec.SECP256R1())
     now = now or datetime.datetime.now(datetime.timezone.utc)
@@ -40,7 +42,7 @@ def generate_self_signed(hostnames: list[str] | None = None, days: int = VALID_D
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=days))
+            .not_valid_after(now + (lifetime or datetime.timedelta(days=days)))
             .add_extension(x509.SubjectAlternativeName(names), critical=False)
             .sign(key, hashes.SHA256()))
     return (cert.public_bytes(serialization.Encoding.PEM),

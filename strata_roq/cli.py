@@ -18,12 +18,15 @@ from strata_roq.errors import UsageError
 
 #: (subcommand, module under strata_roq.commands, one-line help)
 COMMANDS: list[tuple[str, str, str]] = [
-    ("demo", "demo", "run the built-in demo: test source -> local receive -> probe"),
+    ("demo", "demo", "run the built-in demo: test source -> 3 emulated paths -> receive -> probe"),
     ("testsrc", "testsrc", "encode a moving test pattern with audio and send it live"),
     ("probe", "probe", "receive a stream and report frames, decodability and latency"),
     ("send", "send", "take UDP/RTP in and send it as RoQ or RIST"),
     ("receive", "receive", "receive RoQ or RIST and hand it on as UDP/RTP"),
     ("netsim", "netsim", "relay UDP through emulated links (delay, loss, bursts, rate, traces)"),
+    ("gateway", "gateway", "take a RIST/UDP feed in and serve it to browsers over WebTransport"),
+    ("certs", "certs", "make a self-signed certificate browsers accept by hash"),
+    ("token", "token", "mint a signed, expiring viewer token"),
 ]
 
 log = logging.getLogger("strata_roq")

@@ -77,7 +77,7 @@ def test_bonded_demo_passes_over_three_emulated_paths():
     paths = {p["name"]: p for p in data["send"]["paths"]}
     assert set(paths) == {"lte", "leo", "wifi"}
     assert all(p["sent"] > 0 for p in paths.values())
-    assert data["paths"]["wifi"]["down_drops"] > 0 or paths["wifi"]["deaths"] > 0
+    assert data["paths"]["wifi"]["outages"] >= 1, data["paths"]["wifi"]   # inside the run
     assert data["received"]["within_ms"]["500"] >= 0.99 * data["sent"]["frames"]
 
 

@@ -118,10 +118,30 @@ async def send_rist(args, source: Endpoint, targets: list[Endpoint]) -> int:
     return 0
 
 
-async def receive_rist(args, sources: list[Endpoint], target: Endpoint) -> int:
+async def open_rist_input(sources: list[Endpoint], on_delivered):
+    """A RIST receiver on ``sources`` handing each delivered RTP packet list to
+    ``on_delivered``: returns (driver, core, bound (host, port) list)."""
     from strata_roq.io.rist import RistDriver, resolve
-    from strata_roq.io.udp import UdpSocket
     from strata_roq.rist.receiver import RistReceiver
+
+    config = rist_config(sources)
+    driver = RistDriver(None, simple=config.profile == "simple", on_delivered=on_delivered)
+    connect = [resolve(s.host, s.port) for s in sources if not s.listen]
+    core = RistReceiver(config, connect_to=connect, wall_offset=driver.wall_offset)
+    driver.core = core
+    bound = []
+    for s in sources:
+        if s.listen:
+            bound.append(await driver.add_port(s.address))
+    for peer in core.peers.values():
+        await driver.add_peer_port(peer)
+    driver.flush()
+    return driver, core, bound
+
+
+async def receive_rist(args, sources: list[Endpoint], target: Endpoint) -> int:
+    from strata_roq.io.rist import resolve
+    from strata_roq.io.udp import UdpSocket
     from strata_roq.rtp.packet import payload_bounds
 
     config = rist_config(sources)
@@ -135,17 +155,7 @@ async def receive_rist(args, sources: list[Endpoint], target: Endpoint) -> int:
                 data = data[start:end]
             out.sendto(data)
 
-    driver = RistDriver(None, simple=config.profile == "simple", on_delivered=forward)
-    connect = [resolve(s.host, s.port) for s in sources if not s.listen]
-    core = RistReceiver(config, connect_to=connect, wall_offset=driver.wall_offset)
-    driver.core = core
-    bound = []
-    for s in sources:
-        if s.listen:
-            bound.append(await driver.add_port(s.address))
-    for peer in core.peers.values():
-        await driver.add_peer_port(peer)
-    driver.flush()
+    driver, core, bound = await open_rist_input(sources, forward)
     if not args.quiet:
         where = ", ".join(f"rist://@{h}:{p}" for h, p in bound) or ", ".join(s.url for s in sources)
         print(f"receive: listening on {where} -> {target.url} (rist {config.profile} profile)",

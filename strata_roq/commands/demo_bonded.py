@@ -171,7 +171,12 @@ async def bonded_demo(duration: float, options: dict, latency_ms: int, scheduler
         out = await probe.proc.stdout.read()
         await probe.proc.wait()
         report = json.loads(out.decode() or "{}")
-        relay_stats = {r.name: (r.last_json("netsim") or {}).get("forward", {}) for r in relays}
+        relay_stats = {}
+        for r in relays:
+            final = r.last_json("netsim") or {}
+            relay_stats[r.name] = {**final.get("forward", {}), "return_down_drops":
+                                   final.get("backward", {}).get("down_drops", 0),
+                                   "outages": sum(1 for x in r.lines if x == "netsim: down")}
         extras = {"send": sender.last_json("send") or {}, "paths": relay_stats,
                   "wire_bytes": sum(s.get("offered_bytes", 0) for s in relay_stats.values())}
         return sent, report, extras

@@ -1,0 +1,123 @@
+"""One browser viewer on a WebTransport session: frames out as unidirectional streams.
+
+Sans-I/O over aioquic's ``H3Connection``/``QuicConnection`` (no sockets, time passed in).
+Policy, the same "better never than late" as RoQ:
+- one stream per frame (header + frame + FIN), key frames and audio ranked before P-frames,
+  newer before older, so a lost packet of one frame never blocks the next;
+- a frame still unacknowledged at its deadline is reset (RESET_STREAM): the page drops it;
+- a **slow viewer** never slows anyone else: when more than ``max_backlog`` bytes wait in
+  its streams, it skips delta frames until the next key frame, and a key frame resets
+  whatever older frames are still queued (nothing before a key frame is needed after it);
+- a **joining viewer** first gets the current GOP (flagged as catch-up), so its decoder has
+  a key frame at once and the first picture appears without waiting for the next one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from strata_roq.roq.priority import enable_stream_priority, set_stream_rank
+from strata_roq.wt.wire import AUDIO, FLAG_CATCHUP, WebFrame
+
+#: WebTransport application error 0 in the HTTP/3 code space (draft-ietf-webtrans-http3 §4.3).
+WT_CANCELLED = 0x52E4A40FA8DB
+
+
+@dataclass
+class ViewerStats:
+    frames_sent: int = 0
+    bytes_sent: int = 0
+    catchup_frames: int = 0
+    resets: int = 0               # frames reset at their deadline
+    skipped: int = 0              # delta frames not sent: the viewer was behind
+    key_resets: int = 0           # older frames reset because a key frame superseded them
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Open:
+    stream_id: int
+    deadline: float
+    key: bool
+    index: int
+
+
+@dataclass
+class ViewerSession:
+    h3: object                    # aioquic H3Connection
+    quic: object                  # its QuicConnection
+    session_id: int
+    max_backlog: int = 2_000_000
+    stats: ViewerStats = field(default_factory=ViewerStats)
+    _open: dict = field(default_factory=dict)     # stream id -> _Open
+    _waiting_for_key: bool = False
+    _order: int = 0
+
+    def __post_init__(self) -> None:
+        enable_stream_priority(self.quic)
+
+    def send(self, frame: WebFrame, deadline: float, now: float, catchup: bool = False) -> bool:
+        video = frame.kind != AUDIO
+        if video and not frame.key:
+            if self._waiting_for_key or self.backlog() > self.max_backlog:
+                self._waiting_for_key = True
+                self.stats.skipped += 1
+                return False
+        if video and frame.key:
+            if self._waiting_for_key or self.backlog() > self.max_backlog:
+                self._reset_all(key_superseded=True)
+            self._waiting_for_key = False
+        sid = self.h3.create_webtransport_stream(self.session_id, is_unidirectional=True)
+        self._order += 1
+        # Key frames and audio first, then the rest; newer before older.
+        set_stream_rank(self.quic, sid, (0 if frame.key or not video else 1 << 61) - self._order)
+        data = frame.encode()
+        if catchup:
+            data = data[:3] + bytes([data[3] | FLAG_CATCHUP]) + data[4:]
+            self.stats.catchup_frames += 1
+        self.quic.send_stream_data(sid, data, end_stream=True)
+        self._open[sid] = _Open(sid, deadline, frame.key, frame.index)
+        self.stats.frames_sent += 1
+        self.stats.bytes_sent += len(data)
+        return True
+
+    def backlog(self) -> int:
+        """Bytes queued in this viewer's frame streams and not yet sent."""
+        total = 0
+        for sid in list(self._open):
+            stream = self.quic._streams.get(sid)  # noqa: SLF001 - aioquic's send buffers
+            if stream is None or stream.sender.is_finished:
+                del self._open[sid]
+                continue
+            total += sum(r.stop - r.start for r in stream.sender._pending)  # noqa: SLF001
+        return total
+
+    def expire(self, now: float) -> int:
+        """Reset every frame stream still unacknowledged at its deadline."""
+        resets = 0
+        for sid, state in list(self._open.items()):
+            stream = self.quic._streams.get(sid)  # noqa: SLF001
+            if stream is None or stream.sender.is_finished:
+                del self._open[sid]
+            elif state.deadline <= now:
+                self._reset(sid)
+                resets += 1
+        self.stats.resets += resets
+        return resets
+
+    def _reset_all(self, key_superseded: bool) -> None:
+        for sid in list(self._open):
+            stream = self.quic._streams.get(sid)  # noqa: SLF001
+            if stream is not None and not stream.sender.is_finished:
+                self._reset(sid)
+                self.stats.key_resets += key_superseded
+            self._open.pop(sid, None)
+
+    def _reset(self, sid: int) -> None:
+        try:
+            self.quic.reset_stream(sid, WT_CANCELLED)
+        except Exception:  # noqa: BLE001 - already reset/finished: nothing left to do
+            pass
+        self._open.pop(sid, None)

@@ -1,0 +1,58 @@
+"""The small binary header in front of every media frame a browser receives.
+
+One WebTransport unidirectional stream carries one frame: this 28-byte header, then the
+frame (an H.264 Annex-B access unit, or one AAC ADTS frame), then FIN. The page reads the
+header with a DataView; the capture time lets it measure glass-to-glass latency.
+
+    0  u8   magic 0x53 ('S')
+    1  u8   version (1)
+    2  u8   kind: 0 video, 1 audio
+    3  u8   flags: bit 0 key frame, bit 1 catch-up (sent to a joining viewer from the
+            current GOP: decode it, but it is not live — no latency sample)
+    4  u32  index (per kind, counts frames the gateway saw)
+    8  i64  presentation time, µs (from the PES PTS, 90 kHz unwrapped)
+    16 i64  capture time, µs since the Unix epoch (0 when the frame carries no stamp)
+    24 u32  the source's own frame number from its stamp (0xFFFFFFFF: none) — lets a
+            viewer (and the tests) name exactly which frames it got
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from strata_roq.errors import ParseError
+
+MAGIC = 0x53
+VERSION = 1
+VIDEO, AUDIO = 0, 1
+FLAG_KEY = 0x01
+FLAG_CATCHUP = 0x02
+HEADER = struct.Struct(">BBBBIqqI")
+NO_INDEX = 0xFFFFFFFF
+
+
+@dataclass(slots=True)
+class WebFrame:
+    kind: int
+    key: bool
+    index: int
+    pts_us: int
+    capture_us: int
+    data: bytes
+    source_index: int = NO_INDEX
+
+    def encode(self) -> bytes:
+        return HEADER.pack(MAGIC, VERSION, self.kind, FLAG_KEY if self.key else 0,
+                           self.index & 0xFFFFFFFF, self.pts_us, self.capture_us,
+                           self.source_index & 0xFFFFFFFF) + self.data
+
+
+def decode_frame(buf: bytes) -> WebFrame:
+    if len(buf) < HEADER.size:
+        raise ParseError(f"frame of {len(buf)} bytes is shorter than its {HEADER.size}-byte header")
+    magic, version, kind, flags, index, pts, capture, source = HEADER.unpack_from(buf)
+    if magic != MAGIC or version != VERSION or kind not in (VIDEO, AUDIO):
+        raise ParseError(f"not a Strata web frame (magic {magic:#x}, version {version}, kind {kind})")
+    return WebFrame(kind, bool(flags & FLAG_KEY), index, pts, capture, bytes(buf[HEADER.size:]),
+                    source)

@@ -1,0 +1,125 @@
+"""RIST to browser: testsrc → Strata send (RIST) → gateway → Debian's Chromium (Playwright,
+headless, QUIC on) watching over WebTransport with WebCodecs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.browser]
+
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
+SNAPSHOT = """() => ({state: strata.state, error: strata.error, connectAt: strata.connectAt,
+  firstPictureAt: strata.firstPictureAt, videoDecoded: strata.videoDecoded,
+  audioDecoded: strata.audioDecoded, audioReceived: strata.audioReceived,
+  latencies: strata.latencies.slice(), rendered: strata.renderedIndices.slice(),
+  catchup: strata.catchup, reset: strata.framesReset})"""
+
+
+@pytest.fixture
+def browser():
+    import os
+
+    if not os.path.exists("/usr/bin/chromium"):
+        pytest.fail("Debian's chromium is missing (.ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _page(browser, url):
+    page = browser.new_page(ignore_https_errors=True, viewport={"width": 800, "height": 500})
+    page.goto(url)
+    return page
+
+
+def _wait(page, predicate, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        snap = page.evaluate(SNAPSHOT)
+        if predicate(snap):
+            return snap
+        time.sleep(0.1)
+    return page.evaluate(SNAPSHOT)
+
+
+def test_rist_feed_plays_in_chromium(rig, browser):
+    import json
+
+    rist_port, media_port, web_port = rig.free_port(even=True), rig.free_port(), rig.free_port()
+    gw = rig.start(rig.strata("gateway", "-i", f"rist://@127.0.0.1:{rist_port}", "--web",
+                              f"127.0.0.1:{web_port}", "--token", "letmein", "--duration", "45",
+                              "--cert-lifetime", "60s", "--renew-before", "44s"),
+                   ready="gateway:")
+    rig.start(rig.strata("send", "-i", f"udp://@127.0.0.1:{media_port}", "-o",
+                         f"rist://127.0.0.1:{rist_port}", "--duration", "40"), ready="send:")
+    src = rig.start(rig.strata("testsrc", "-o", f"udp://127.0.0.1:{media_port}", "--duration",
+                               "36", "--size", "640x360", "--bitrate", "1.5M", "--gop", "60",
+                               "-q"))
+    time.sleep(1.5)
+    base = f"https://127.0.0.1:{web_port}/"
+    first_hash = json.loads(_page(browser, base).evaluate(
+        "() => fetch('/api/info').then(r => r.text())"))["cert_sha256"]
+
+    # A wrong token is refused (HTTP 403 before the session), not left hanging.
+    intruder = _page(browser, base + "?token=guess")
+    snap = _wait(intruder, lambda s: s["state"] == "refused", 8)
+    assert snap["state"] == "refused", snap
+
+    viewer = _page(browser, base + "?token=letmein")
+    loaded = time.monotonic()
+    snap = _wait(viewer, lambda s: s["videoDecoded"] >= 5, 5)
+    assert snap["videoDecoded"] >= 5, snap
+    canvas = viewer.locator("canvas")
+    shot_a = canvas.screenshot()
+    time.sleep(0.5)
+    shot_b = canvas.screenshot()
+    assert time.monotonic() - loaded < 6.5
+    assert shot_a != shot_b, "the picture does not move"
+    assert len(set(shot_a)) > 50, "blank canvas"
+
+    time.sleep(6)                                   # mid-stream, a second viewer joins
+    late = _page(browser, base + "?token=letmein")
+    snap2 = _wait(late, lambda s: s["firstPictureAt"] is not None, 5)
+    assert snap2["connectAt"] is not None and snap2["firstPictureAt"] is not None, snap2
+    assert snap2["firstPictureAt"] - snap2["connectAt"] < 1000, snap2
+    assert snap2["catchup"] > 0                     # started from the current GOP
+
+    time.sleep(16)                                  # the certificate is renewed meanwhile
+    snap = viewer.evaluate(SNAPSHOT)
+    live = [i for i in snap["rendered"] if i != 0xFFFFFFFF]
+    first = min(live)
+    window = set(range(first + 30, first + 30 + 600))   # 20 s of video, after start-up
+    got = window & set(live)
+    assert len(got) >= 0.95 * len(window), (len(got), snap["reset"])
+    lat = sorted(snap["latencies"][30:])
+    assert lat and lat[int(0.95 * len(lat))] < 300, lat[-20:]
+    assert snap["audioDecoded"] >= 0.95 * snap["audioReceived"] > 500, snap["audioDecoded"]
+
+    info = json.loads(viewer.evaluate("() => fetch('/api/info').then(r => r.text())"))
+    assert info["cert_sha256"] != first_hash          # renewed ...
+    before = viewer.evaluate("() => strata.videoDecoded")
+    newcomer = _page(browser, base + "?token=letmein")  # ... new viewers get the new one
+    assert _wait(newcomer, lambda s: s["videoDecoded"] > 5, 5)["videoDecoded"] > 5
+    time.sleep(1)
+    assert viewer.evaluate("() => strata.videoDecoded") > before + 20   # old viewer undisturbed
+    assert viewer.evaluate("() => strata.state") == "connected"
+    # The dashboard plots live stats (SSE feed, uPlot); Prometheus metrics are served.
+    dash = browser.new_page(ignore_https_errors=True)
+    dash.goto(base + "dashboard")
+    dash.wait_for_function("() => window.dashboard && window.dashboard.updates >= 3",
+                           timeout=10000)
+    assert dash.locator(".uplot canvas").count() == 3
+    assert dash.locator("#viewers tbody tr").count() >= 3
+    metrics = dash.evaluate("() => fetch('/metrics').then(r => r.text())")
+    assert "strata_viewers 3.0" in metrics or "strata_viewers 4.0" in metrics, metrics[:500]
+    src.finish(timeout=60)
+    stats = rig.last_json(gw.finish(timeout=40)[1], "gateway")
+    assert stats["web"]["certificate_renewals"] >= 1 and stats["web"]["refused_token"] >= 1
+    assert stats["web"]["accepted"] >= 3

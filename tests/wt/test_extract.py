@@ -1,0 +1,66 @@
+"""TS → browser frames: every access unit once, key flags, PTS, capture stamps, codec
+strings the page configures WebCodecs with."""
+
+import pytest
+
+from strata_roq.errors import ParseError
+from strata_roq.media.testsrc import TestSource
+from strata_roq.wt.extract import FrameExtractor, avc_codec_string, split_adts
+from strata_roq.wt.wire import AUDIO, VIDEO, WebFrame, decode_frame
+
+
+def _run(frames=60, gop=30):
+    source = TestSource(width=320, height=240, fps=30, bitrate=600_000, gop=gop)
+    ex = FrameExtractor()
+    out = []
+    base = 1_700_000_000.0
+    for i in range(frames):
+        capture = base + i / 30
+        for d in source.encode_frame(int(capture * 1e9)):
+            out += ex.feed(d, capture)
+    for d in source.close():
+        out += ex.feed(d, base + 3)
+    out += ex.flush()
+    return ex, out, source
+
+
+def test_every_video_frame_once_with_key_flags_and_stamps():
+    ex, out, source = _run()
+    video = [f for f in out if f.kind == VIDEO]
+    assert len(video) == 60
+    assert [f.index for f in video] == list(range(60))
+    assert [i for i, f in enumerate(video) if f.key] == source.key_indices == [0, 30]
+    assert all(b.pts_us > a.pts_us for a, b in zip(video, video[1:]))
+    assert abs((video[1].pts_us - video[0].pts_us) - 33_333) < 20
+    assert all(f.capture_us for f in video)
+    assert [f.source_index for f in video] == list(range(60))
+    assert abs(video[5].capture_us / 1e6 - (1_700_000_000.0 + 5 / 30)) < 1e-3
+    assert ex.video_codec and ex.video_codec.startswith("avc1.")
+    assert video[0].data.startswith(b"\0\0\0\1") or video[0].data.startswith(b"\0\0\1")
+
+
+def test_audio_frames_are_split_per_adts_frame():
+    ex, out, _ = _run()
+    audio = [f for f in out if f.kind == AUDIO]
+    assert len(audio) > 80                                  # 2 s of 48 kHz AAC: ~94 frames
+    assert ex.audio == {"codec": "mp4a.40.2", "sampleRate": 48000, "numberOfChannels": 2}
+    steps = {b.pts_us - a.pts_us for a, b in zip(audio, audio[1:])}
+    assert all(abs(s - 1024 * 1e6 / ex.audio["sampleRate"]) < 30 for s in steps)
+    assert all(f.data[0] == 0xFF for f in audio)
+
+
+def test_wire_header_round_trip_and_rejects_garbage():
+    f = WebFrame(VIDEO, True, 7, 123_456, 1_700_000_000_000_000, b"\0\0\0\1\x65abc", 41)
+    assert decode_frame(f.encode()) == f
+    with pytest.raises(ParseError):
+        decode_frame(b"\x53\x01")
+    with pytest.raises(ParseError):
+        decode_frame(b"X" * 40)
+
+
+def test_codec_string_and_adts_edge_cases():
+    sps = b"\0\0\0\1\x67\x64\x00\x1f\xac" + b"\0\0\0\1\x68\xee"
+    assert avc_codec_string(sps) == "avc1.64001F"
+    assert avc_codec_string(b"\0\0\0\1\x41\x9a") is None
+    assert split_adts(b"\xff\xf1\x50\x80\x00\x1f\xfc") == []     # length says 0: garbage
+    assert split_adts(b"not adts at all") == []
