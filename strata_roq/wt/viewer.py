@@ -31,6 +31,7 @@ class ViewerStats:
     resets: int = 0               # frames reset at their deadline
     skipped: int = 0              # delta frames not sent: the viewer was behind
     key_resets: int = 0           # older frames reset because a key frame superseded them
+    stream_limited: int = 0       # frames not sent: the viewer's stream limit was reached
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -69,6 +70,13 @@ class ViewerSession:
             if self._waiting_for_key or self.backlog() > self.max_backlog:
                 self._reset_all(key_superseded=True)
             self._waiting_for_key = False
+        if not self._stream_allowed():
+            # The viewer has not yet released enough streams (MAX_STREAMS): a stream beyond
+            # its limit would be blocked in aioquic — and resetting one is a protocol error.
+            self.stats.stream_limited += 1
+            if video:
+                self._waiting_for_key = True
+            return False
         sid = self.h3.create_webtransport_stream(self.session_id, is_unidirectional=True)
         self._order += 1
         # Key frames and audio first, then the rest; newer before older.
@@ -82,6 +90,10 @@ class ViewerSession:
         self.stats.frames_sent += 1
         self.stats.bytes_sent += len(data)
         return True
+
+    def _stream_allowed(self) -> bool:
+        quic = self.quic
+        return quic._local_next_stream_id_uni // 4 < quic._remote_max_streams_uni  # noqa: SLF001
 
     def backlog(self) -> int:
         """Bytes queued in this viewer's frame streams and not yet sent."""
@@ -116,6 +128,10 @@ class ViewerSession:
             self._open.pop(sid, None)
 
     def _reset(self, sid: int) -> None:
+        stream = self.quic._streams.get(sid)  # noqa: SLF001
+        if stream is not None and stream.is_blocked:
+            self._open.pop(sid, None)       # never reset a stream the peer has not allowed
+            return
         try:
             self.quic.reset_stream(sid, WT_CANCELLED)
         except Exception:  # noqa: BLE001 - already reset/finished: nothing left to do

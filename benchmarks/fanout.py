@@ -1,0 +1,165 @@
+"""Fan-out: how many WebTransport viewers one gateway process serves at 2 Mbit/s each.
+
+A gateway (its own process, fed by testsrc over UDP) and N headless viewers — aioquic
+HTTP/3 WebTransport clients in one process, not browsers — that read every frame stream
+and check each video frame's capture stamp against the budget. For each N: the share of
+(viewer, frame) pairs on time, and the gateway's CPU (user + system, from /proc) per viewer.
+Prints the most viewers served with >= 99 % of frames on time (the frames any viewer saw
+in the window are the ones the gateway sent; each viewer is judged against all of them).
+
+    .venv/bin/python benchmarks/fanout.py [--viewers 10,25,50,100] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from aioquic.asyncio.client import connect  # noqa: E402
+from aioquic.asyncio.protocol import QuicConnectionProtocol  # noqa: E402
+from aioquic.h3.connection import H3_ALPN, H3Connection  # noqa: E402
+from aioquic.h3.events import HeadersReceived, WebTransportStreamDataReceived  # noqa: E402
+from aioquic.quic.configuration import QuicConfiguration  # noqa: E402
+
+from strata_roq.wt.wire import VIDEO, decode_frame  # noqa: E402
+
+PY = [sys.executable, "-m", "strata_roq"]
+BUDGET = 0.5
+
+
+class Viewer(QuicConnectionProtocol):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.h3 = H3Connection(self._quic, enable_webtransport=True)
+        self.status: int | None = None
+        self.parts: dict[int, bytearray] = {}
+        self.on_time: set[int] = set()       # source frame numbers that arrived in time
+        self.seen: set[int] = set()
+        self.counting = False
+
+    def open(self, port: int, token: str | None = None) -> None:
+        sid = self._quic.get_next_available_stream_id()
+        path = "/watch/main" + (f"?token={token}" if token else "")
+        self.h3.send_headers(sid, [(b":method", b"CONNECT"), (b":protocol", b"webtransport"),
+                                   (b":scheme", b"https"),
+                                   (b":authority", f"127.0.0.1:{port}".encode()),
+                                   (b":path", path.encode())])
+        self.transmit()
+
+    def quic_event_received(self, event) -> None:
+        for e in self.h3.handle_event(event):
+            if isinstance(e, HeadersReceived):
+                self.status = int(dict(e.headers).get(b":status", b"0"))
+            elif isinstance(e, WebTransportStreamDataReceived):
+                buf = self.parts.setdefault(e.stream_id, bytearray())
+                buf += e.data
+                if e.stream_ended:
+                    del self.parts[e.stream_id]
+                    self._frame(bytes(buf))
+
+    def _frame(self, data: bytes) -> None:
+        f = decode_frame(data)
+        if f.kind != VIDEO or not f.capture_us or not self.counting or data[3] & 0x02:
+            return
+        self.seen.add(f.source_index)
+        if time.time() - f.capture_us / 1e6 <= BUDGET:
+            self.on_time.add(f.source_index)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(n: int, seconds: float, web_port: int, gateway_pid: int, fps: int) -> dict:
+    config = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN, verify_mode=ssl.CERT_NONE,
+                               max_datagram_frame_size=65536)
+    viewers, contexts = [], []
+    refused = 0
+    for _ in range(n):
+        ctx = connect("127.0.0.1", web_port, configuration=config, create_protocol=Viewer)
+        try:
+            viewers.append(await asyncio.wait_for(ctx.__aenter__(), 10))
+            contexts.append(ctx)
+        except (ConnectionError, asyncio.TimeoutError):
+            refused += 1              # the handshake did not complete: not served
+    if not viewers:
+        return {"viewers": n, "accepted": 0, "on_time": 0.0, "cpu": 0.0, "cpu_per_viewer_pct": 0.0}
+    for v in viewers:
+        v.open(web_port)
+    await asyncio.sleep(2.0)                       # sessions up, catch-up frames through
+    for v in viewers:
+        v.counting = True
+    cpu0, t0 = cpu_seconds(gateway_pid), time.monotonic()
+    await asyncio.sleep(seconds)
+    cpu = cpu_seconds(gateway_pid) - cpu0
+    wall = time.monotonic() - t0
+    for v in viewers:
+        v.counting = False
+    sent = set().union(*(v.seen for v in viewers))   # what the gateway sent in the window
+    expected = n * len(sent)          # viewers that never connected count as all missed
+    on_time = sum(len(v.on_time) for v in viewers)
+    for ctx in contexts:
+        try:
+            await asyncio.wait_for(ctx.__aexit__(None, None, None), 5)
+        except (ConnectionError, asyncio.TimeoutError):
+            pass
+    return {"viewers": n, "accepted": sum(v.status == 200 for v in viewers),
+            "on_time": on_time / expected if expected else 0.0,
+            "cpu": cpu / wall,
+            "cpu_per_viewer_pct": 100 * cpu / wall / n}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--viewers", default="10,25,50,100")
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--bitrate", default="2M")
+    args = ap.parse_args()
+    counts = [int(x) for x in args.viewers.split(",")]
+    fps = 30
+    media_port, web_port = free_port(), free_port()
+    total = (args.seconds + 4) * len(counts) + 10
+    gw = subprocess.Popen([*PY, "gateway", "-i", f"udp://@127.0.0.1:{media_port}", "--web",
+                           f"127.0.0.1:{web_port}", "--duration", str(total + 10), "-q"],
+                          stderr=subprocess.DEVNULL)
+    src = subprocess.Popen([*PY, "testsrc", "-o", f"udp://127.0.0.1:{media_port}", "--duration",
+                            str(total), "--size", "640x360", "--bitrate", args.bitrate, "--fps",
+                            str(fps), "-q"], stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(3.0)
+        print(f"{'viewers':>7} {'accepted':>8} {'on time':>8} {'gateway CPU':>11} "
+              f"{'CPU/viewer':>10}", flush=True)
+        best = 0
+        for n in counts:
+            r = asyncio.run(measure(n, args.seconds, web_port, gw.pid, fps))
+            print(f"{r['viewers']:7d} {r['accepted']:8d} {r['on_time']:8.1%} "
+                  f"{r['cpu']:10.0%} {r['cpu_per_viewer_pct']:9.2f}%", flush=True)
+            if r["on_time"] >= 0.99 and r["accepted"] == n:
+                best = max(best, n)
+        print(f"most viewers with >= 99 % of frames on time: {best} "
+              f"({args.bitrate}bit/s each; viewers run in one Python process on the other core)")
+    finally:
+        src.terminate()
+        gw.terminate()
+        src.wait()
+        gw.wait()
+
+
+if __name__ == "__main__":
+    main()

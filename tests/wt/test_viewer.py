@@ -1,0 +1,145 @@
+"""Viewer sessions over real aioquic HTTP/3 + WebTransport connections in memory (virtual
+time): catch-up from the GOP, deadline resets, slow viewers skipping to the next key frame,
+and a 403 for a wrong token."""
+
+from __future__ import annotations
+
+import ssl
+
+from aioquic.h3.connection import H3_ALPN, H3Connection
+from aioquic.h3.events import HeadersReceived, WebTransportStreamDataReceived
+from aioquic.quic.configuration import QuicConfiguration
+from aioquic.quic.connection import QuicConnection
+from aioquic.quic.events import StreamReset
+
+from strata_roq.certs import generate_self_signed
+from strata_roq.wt.gateway import Gateway
+from strata_roq.wt.viewer import ViewerSession
+from strata_roq.wt.wire import AUDIO, VIDEO, WebFrame, decode_frame
+
+CLIENT, SERVER = ("1.1.1.1", 1), ("2.2.2.2", 2)
+
+
+class Pair:
+    def __init__(self, tmp_path):
+        cert, key = generate_self_signed()
+        (tmp_path / "c.pem").write_bytes(cert)
+        (tmp_path / "k.pem").write_bytes(key)
+        common = dict(alpn_protocols=H3_ALPN, max_datagram_frame_size=65536)
+        scfg = QuicConfiguration(is_client=False, **common)
+        scfg.load_cert_chain(str(tmp_path / "c.pem"), str(tmp_path / "k.pem"))
+        self.client = QuicConnection(configuration=QuicConfiguration(
+            is_client=True, verify_mode=ssl.CERT_NONE, **common))
+        self.server = QuicConnection(
+            configuration=scfg,
+            original_destination_connection_id=self.client.original_destination_connection_id)
+        self.now = 0.0
+        self.client.connect(SERVER, self.now)
+        self.ch3 = H3Connection(self.client, enable_webtransport=True)
+        self.sh3 = H3Connection(self.server, enable_webtransport=True)
+        self.client_events, self.server_events = [], []
+        self.pump(20)
+
+    def pump(self, rounds=5, client_reads=True):
+        for _ in range(rounds):
+            for data, _ in self.client.datagrams_to_send(self.now):
+                self.server.receive_datagram(data, CLIENT, self.now)
+            for data, _ in self.server.datagrams_to_send(self.now):
+                self.client.receive_datagram(data, SERVER, self.now)
+            while (e := self.server.next_event()) is not None:
+                self.server_events += self.sh3.handle_event(e)
+            while client_reads and (e := self.client.next_event()) is not None:
+                if isinstance(e, StreamReset):
+                    self.client_events.append(e)
+                self.client_events += self.ch3.handle_event(e)
+            self.now += 0.005
+
+    def open_session(self):
+        sid = self.client.get_next_available_stream_id()
+        self.ch3.send_headers(sid, [(b":method", b"CONNECT"), (b":protocol", b"webtransport"),
+                                    (b":scheme", b"https"), (b":authority", b"x"),
+                                    (b":path", b"/watch/main")])
+        self.pump()
+        assert any(isinstance(e, HeadersReceived) for e in self.server_events)
+        self.sh3.send_headers(sid, [(b":status", b"200")])
+        self.pump()
+        return sid
+
+    def frames(self):
+        """Frames fully received by the client, by stream."""
+        data: dict[int, bytearray] = {}
+        done = set()
+        for e in self.client_events:
+            if isinstance(e, WebTransportStreamDataReceived):
+                data.setdefault(e.stream_id, bytearray()).extend(e.data)
+                if e.stream_ended:
+                    done.add(e.stream_id)
+        return [decode_frame(bytes(data[s])) for s in sorted(done)]
+
+
+def _video(i, key=False, size=2000):
+    return WebFrame(VIDEO, key, i, i * 33_333, 1_700_000_000_000_000 + i, bytes(size), i)
+
+
+def test_joiner_gets_the_gop_first_then_live_frames(tmp_path):
+    pair = Pair(tmp_path)
+    sid = pair.open_session()
+    gw = Gateway(latency=0.5)
+    gw.gop = [_video(0, key=True), _video(1), _video(2)]
+    viewer = ViewerSession(pair.sh3, pair.server, sid)
+    gw.add_viewer("v", viewer, pair.now)
+    viewer.send(_video(3), pair.now + 0.5, pair.now)
+    viewer.send(WebFrame(AUDIO, True, 0, 0, 0, b"\xff\xf1" + bytes(10)), pair.now + 0.5, pair.now)
+    pair.pump(10)
+    got = pair.frames()
+    assert sorted(f.index for f in got if f.kind == VIDEO) == [0, 1, 2, 3]
+    assert viewer.stats.catchup_frames == 3 and viewer.stats.frames_sent == 5
+    assert any(f.kind == AUDIO for f in got)
+
+
+def test_frames_past_their_deadline_are_reset(tmp_path):
+    pair = Pair(tmp_path)
+    sid = pair.open_session()
+    viewer = ViewerSession(pair.sh3, pair.server, sid)
+    # The client stops reading (no ACKs come back): the frame cannot be delivered in time.
+    for i in range(5):
+        viewer.send(_video(i, key=i == 0, size=50_000), pair.now + 0.05, pair.now)
+    pair.pump(2, client_reads=False)
+    pair.now += 0.1
+    assert viewer.expire(pair.now) > 0 and viewer.stats.resets > 0
+    pair.pump(10)
+    assert any(isinstance(e, StreamReset) for e in pair.client_events)
+
+
+def test_slow_viewer_skips_to_the_next_key_frame(tmp_path):
+    pair = Pair(tmp_path)
+    sid = pair.open_session()
+    viewer = ViewerSession(pair.sh3, pair.server, sid, max_backlog=100_000)
+    for i in range(10):                               # 500 KB queued, nothing acknowledged
+        viewer.send(_video(i, key=i == 0, size=50_000), pair.now + 5, pair.now)
+    assert viewer.stats.skipped > 0                   # deltas beyond the backlog: not sent
+    skipped = viewer.stats.skipped
+    assert viewer.send(_video(10, key=True), pair.now + 5, pair.now)
+    assert viewer.stats.key_resets > 0               # the stale queue made way for the key
+    assert viewer.backlog() <= 100_000
+    assert viewer.send(_video(11), pair.now + 5, pair.now)   # caught up: deltas flow again
+    assert viewer.stats.skipped == skipped
+
+
+def test_never_opens_more_streams_than_the_viewer_allows(tmp_path):
+    """A viewer that reads nothing: once its MAX_STREAMS is used up, frames are counted as
+    stream-limited instead of opening blocked streams (whose reset would be a
+    STREAM_LIMIT_ERROR the browser closes the connection for)."""
+    pair = Pair(tmp_path)
+    sid = pair.open_session()
+    viewer = ViewerSession(pair.sh3, pair.server, sid, max_backlog=10**9)
+    limit = pair.server._remote_max_streams_uni  # noqa: SLF001
+    for i in range(limit + 50):
+        viewer.send(_video(i, key=i % 30 == 0, size=100), pair.now + 0.05, pair.now)
+    assert viewer.stats.stream_limited > 0
+    assert pair.server._local_next_stream_id_uni // 4 <= limit  # noqa: SLF001
+    pair.now += 0.1
+    viewer.expire(pair.now)
+    pair.pump(5, client_reads=False)
+    pair.pump(10)
+    assert pair.client._close_event is None, pair.client._close_event  # noqa: SLF001
