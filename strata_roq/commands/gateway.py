@@ -80,26 +80,40 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_gateway(args, sources, host, port, lifetime, renew))
 
 
-async def _gateway(args, sources, host, port, lifetime, renew) -> int:
-    from strata_roq.io.lifetime import run_until_stopped
+def make_web_server(host: str, port: int, *, latency_ms: float, stream: str = "main",
+                    token=None, token_secret=None, cert=None, key=None,
+                    lifetime=datetime.timedelta(days=10), renew=datetime.timedelta(days=2),
+                    extra_stats=None):
+    """A gateway core and its web server; returns (server, on_ts(data, now))."""
     from strata_roq.io.webtransport import CertificateKeeper, WebServer
-    from strata_roq.rtp.packet import payload_bounds
     from strata_roq.wt.gateway import Gateway
     from strata_roq.wt.tokens import ViewerAuth
 
-    gateway = Gateway(latency=args.latency / 1000.0)
-    certs = CertificateKeeper(args.cert, args.key, tempfile.mkdtemp(prefix="strata-certs-"),
+    gateway = Gateway(latency=latency_ms / 1000.0)
+    certs = CertificateKeeper(cert, key, tempfile.mkdtemp(prefix="strata-certs-"),
                               lifetime=lifetime, renew_before=renew,
                               check_interval=min(60.0, max(0.5, renew.total_seconds() / 4)))
-    ingest: dict = {}
-    server = WebServer(gateway, host, port, stream=args.stream,
-                       auth=ViewerAuth(args.token, args.token_secret), certs=certs,
-                       extra_stats=lambda: {"ingest": ingest})
+    server = WebServer(gateway, host, port, stream=stream, auth=ViewerAuth(token, token_secret),
+                       certs=certs, extra_stats=extra_stats)
 
     def on_ts(data: bytes, now: float) -> None:
         touched = gateway.feed(data, now)
         if touched:
             server.transmit_all(touched)
+
+    return server, on_ts
+
+
+async def _gateway(args, sources, host, port, lifetime, renew) -> int:
+    from strata_roq.io.lifetime import run_until_stopped
+    from strata_roq.rtp.packet import payload_bounds
+
+    ingest: dict = {}
+    server, on_ts = make_web_server(host, port, latency_ms=args.latency, stream=args.stream,
+                                    token=args.token, token_secret=args.token_secret,
+                                    cert=args.cert, key=args.key, lifetime=lifetime,
+                                    renew=renew, extra_stats=lambda: {"ingest": ingest})
+    certs = server.certs
 
     closers = []
     if sources[0].scheme == "rist":

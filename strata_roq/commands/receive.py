@@ -27,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="hand on packets even when their RTP time says they are past --latency")
     p.add_argument("--reorder", type=float, default=50.0,
                    help="ms to wait for a missing RTP packet before moving on (default 50)")
+    p.add_argument("--web", metavar="HOST:PORT",
+                   help="also serve the stream to browsers (player page + WebTransport, as "
+                   "'strata-roq gateway' does); token/certificate options: use gateway")
     p.add_argument("--keylog", metavar="FILE", help="append TLS secrets (SSLKEYLOGFILE format)")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
     p.add_argument("--stats-json", metavar="FILE", help="append a JSON stats line periodically")
@@ -45,6 +48,11 @@ def run(args: argparse.Namespace) -> int:
     if args.stats_interval <= 0:
         raise UsageError("--stats-interval must be greater than 0 ms")
     sources = parse_endpoints(args.input, ("roq", "rist"))
+    if args.web and sources[0].scheme == "rist":
+        raise UsageError("--web with a rist:// input: use 'strata-roq gateway'")
+    if args.web:
+        from strata_roq.commands.gateway import _host_port
+        _host_port(args.web)
     if sources[0].scheme == "rist":
         if target.scheme == "rist":
             raise UsageError("a rist:// output needs a roq:// input (udp -> rist is 'send')")
@@ -96,7 +104,22 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
         rist = None
     strip = target.scheme == "udp"
 
+    web = None
+    if args.web:
+        from strata_roq.commands.gateway import _host_port, make_web_server
+
+        web, web_feed = make_web_server(*_host_port(args.web), latency_ms=args.latency)
+        await web.start()
+        if not args.quiet:
+            print(f"receive: browsers: https://{args.web}/ (certificate sha256 "
+                  f"{web.certs.sha256_hex})", file=sys.stderr, flush=True)
+
     def forward(packets: list[bytes]) -> None:
+        if web is not None:
+            now = time.monotonic()
+            for data in packets:
+                start, end = payload_bounds(data)
+                web_feed(data[start:end], now)
         for data in packets:
             if rist is not None:
                 start, end = payload_bounds(data)
@@ -193,6 +216,8 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
                  "session": gate.stats()}
         if rist is not None:
             stats["rist"] = rist_core.stats_dict(time.monotonic())
+        if web is not None:
+            stats["web"] = {k: v for k, v in web.stats().items() if k != "per_viewer"}
         return stats
 
     def tick() -> None:
@@ -207,6 +232,8 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
     finally:
         flusher.cancel()
         server.close()
+        if web is not None:
+            web.close()
         if out is not None:
             out.close()
         if rist is not None:
