@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 
+from strata_roq.commands.demo_bonded import last_line
 from strata_roq.commands.testsrc import source_options, stream
 from strata_roq.errors import UsageError
 from strata_roq.units import parse_seconds
@@ -98,7 +99,7 @@ async def _demo(duration: float, options: dict, as_json: bool) -> int:
           f"-> probe, {duration:g}s", file=sys.stderr, flush=True)
 
     def progress(sent: dict) -> None:
-        recv = _last_line(stats_path)
+        recv = last_line(stats_path)
         got = recv["video"]["frames"] if recv else 0
         lat = recv["latency_ms"] if recv else {"p50": 0, "p99": 0}
         print(f"demo: {sent['elapsed_s']:4.0f}s  sent {sent['frames']} frames  "
@@ -114,20 +115,6 @@ async def _demo(duration: float, options: dict, as_json: bool) -> int:
     if as_json:
         print(json.dumps({"sent": sent, "received": report}, indent=2))
     return _verdict(sent, report)
-
-
-def _last_line(path: str) -> dict | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return None
-    for line in reversed(lines):
-        try:
-            return json.loads(line)
-        except ValueError:
-            continue
-    return None
 
 
 def _verdict(sent: dict, report: dict, on_time: int | None = None,
