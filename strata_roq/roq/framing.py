@@ -99,14 +99,19 @@ def parse_datagram(data: bytes | memoryview) -> tuple[int, memoryview]:
 
 
 class StreamParser:
-    """Reassembles the packets of one RoQ stream from arbitrarily split STREAM data."""
+    """Reassembles the packets of one RoQ stream from arbitrarily split STREAM data.
 
-    __slots__ = ("flow_id", "_buffer", "_offset", "packets", "bytes", "max_packet_size")
+    Hot path (one call per STREAM frame): records are cut straight out of the new data; only
+    an incomplete tail is kept. A record still incomplete after new data is accumulated in a
+    bytearray (amortised O(1) appends), so feeding a large packet byte by byte stays linear.
+    """
+
+    __slots__ = ("flow_id", "_buffer", "_want", "packets", "bytes", "max_packet_size")
 
     def __init__(self, max_packet_size: int = MAX_PACKET_SIZE) -> None:
         self.flow_id: int | None = None
-        self._buffer = bytearray()
-        self._offset = 0
+        self._buffer = bytearray()   # an incomplete tail: flow id, length or packet
+        self._want = 0               # bytes the tail still needs, 0 if not known yet
         self.packets = 0
         self.bytes = 0
         self.max_packet_size = max_packet_size
@@ -114,61 +119,64 @@ class StreamParser:
     @property
     def pending(self) -> int:
         """Bytes received but not yet part of a whole packet."""
-        return len(self._buffer) - self._offset
+        return len(self._buffer)
 
-    def feed(self, data: bytes, end_stream: bool = False) -> list[bytes]:
+    def feed(self, data, end_stream: bool = False) -> list[bytes]:
         """Feed the next bytes of the stream; return the packets now complete."""
-        self.bytes += len(data)
-        if self._offset == len(self._buffer) and self.flow_id is not None:
-            # Fast path: nothing held back, so parse straight from ``data`` (no copy into
-            # the buffer); only an incomplete tail is kept.
-            self._buffer = bytearray()
-            self._offset = 0
-            return self._parse(data, 0, end_stream, keep=True)
-        self._buffer += data
-        return self._parse(self._buffer, self._offset, end_stream, keep=False)
-
-    def _parse(self, buf, offset: int, end_stream: bool, keep: bool) -> list[bytes]:
+        n = len(data)
+        self.bytes += n
+        buf = self._buffer
+        if buf:
+            want = self._want
+            if want > n:                       # the pending packet is still incomplete
+                buf += data
+                self._want = want - n
+                if end_stream:
+                    raise RoqProtocolError(RoqErrorCode.PACKET_ERROR, "stream ends inside a packet")
+                return []
+            buf += data
+            data = bytes(buf)
+            buf.clear()
+            n = len(data)
+        elif type(data) is not bytes:
+            data = bytes(data)
+        offset = 0
         out: list[bytes] = []
-        n = len(buf)
         if self.flow_id is None:
-            head = decode_varint(buf, offset)
+            head = decode_varint(data, 0)
             if head is None:
-                if keep:
-                    self._buffer = bytearray(buf[offset:])
-                    offset = 0
-                return self._done(out, offset, end_stream, "stream ends inside its flow id")
+                buf += data
+                if end_stream and n:
+                    raise RoqProtocolError(RoqErrorCode.PACKET_ERROR,
+                                           "stream ends inside its flow id")
+                return out
             self.flow_id, offset = head
         limit = self.max_packet_size
+        want = 0
         while offset < n:
-            first = buf[offset]
+            first = data[offset]
             if first < 0x40:                         # 1-byte varint
                 length, start = first, offset + 1
             elif first < 0x80 and offset + 1 < n:    # 2-byte varint (every RTP packet size)
-                length, start = ((first & 0x3F) << 8) | buf[offset + 1], offset + 2
+                length, start = ((first & 0x3F) << 8) | data[offset + 1], offset + 2
             else:
-                head = decode_varint(buf, offset)
+                head = decode_varint(data, offset)
                 if head is None:
                     break
                 length, start = head
             if length == 0 or length > limit:
                 raise RoqProtocolError(RoqErrorCode.PACKET_ERROR,
                                        f"packet length {length} on flow {self.flow_id}")
-            if start + length > n:
+            end = start + length
+            if end > n:
+                want = end - n
                 break
-            out.append(bytes(buf[start:start + length]))
-            offset = start + length
+            out.append(data[start:end])
+            offset = end
         self.packets += len(out)
-        if keep:
-            self._buffer = bytearray(buf[offset:])
-            offset = 0
-        return self._done(out, offset, end_stream, "stream ends inside a packet")
-
-    def _done(self, out: list[bytes], offset: int, end_stream: bool, why: str) -> list[bytes]:
-        if offset > 4096 and offset * 2 > len(self._buffer):
-            del self._buffer[:offset]  # compact now and then, not on every packet
-            offset = 0
-        self._offset = offset
-        if end_stream and offset != len(self._buffer):
-            raise RoqProtocolError(RoqErrorCode.PACKET_ERROR, why)
+        if offset < n:
+            buf += data[offset:]
+            self._want = want
+            if end_stream:
+                raise RoqProtocolError(RoqErrorCode.PACKET_ERROR, "stream ends inside a packet")
         return out

@@ -6,6 +6,11 @@ keeps that queue sorted by each stream's ``roq_rank`` instead: whenever aioquic 
 queue, or appends to it, it is re-sorted, so the order holds packet by packet. Reading the
 queue costs nothing extra (a C-level attribute getter), which matters: aioquic reads it
 several times per packet. The sort is stable: equal ranks keep aioquic's round-robin.
+
+Cost matters too (stream-per-frame sorts after every packet): the sort key is C-level (every
+stream has a ``roq_rank``, unranked ones the class default), and a queue aioquic assigns is
+not re-sorted — it only ever assigns a filtered copy of the (sorted) queue and then extends
+it, and the extend sorts.
 """
 
 from __future__ import annotations
@@ -13,13 +18,13 @@ from __future__ import annotations
 from operator import attrgetter
 
 from aioquic.quic.connection import QuicConnection
+from aioquic.quic.stream import QuicStream
 
 #: Rank of streams nobody ranked (control, a long stream, RTCP): served first.
 TOP = -(1 << 62)
 
-
-def _rank_of(stream) -> int:
-    return getattr(stream, "roq_rank", TOP)
+QuicStream.roq_rank = TOP  # the default every stream reads until ranked
+_rank_of = attrgetter("roq_rank")
 
 
 class _RankedList(list):
@@ -28,20 +33,20 @@ class _RankedList(list):
     __slots__ = ()
 
     def append(self, stream) -> None:
-        super().append(stream)
+        list.append(self, stream)
         self.sort(key=_rank_of)
 
     def extend(self, streams) -> None:
-        super().extend(streams)
+        # aioquic extends with the streams it just served (usually one): those go back to
+        # their rank's place; the rest of the queue is already in order.
+        list.extend(self, streams)
         if len(self) > 1:
             self.sort(key=_rank_of)
 
 
 def _set_queue(self, value) -> None:
-    queue = _RankedList(value)
-    if len(queue) > 1:
-        queue.sort(key=_rank_of)
-    self.__dict__["_roq_queue"] = queue
+    # aioquic assigns ``[s for s in queue if kept]`` (still sorted), then extends it.
+    self.__dict__["_roq_queue"] = _RankedList(value)
 
 
 class _PrioritisedConnection(QuicConnection):
@@ -65,4 +70,4 @@ def enable_stream_priority(quic: QuicConnection) -> None:
     queue = quic.__dict__.pop("_streams_queue", [])
     quic.__class__ = _PrioritisedConnection if type(quic) is QuicConnection else \
         type("Prioritised" + type(quic).__name__, (_PrioritisedConnection, type(quic)), {})
-    _set_queue(quic, queue)
+    _set_queue(quic, sorted(queue, key=_rank_of))

@@ -44,12 +44,13 @@ class ReceiverStats:
 
 
 class _Stream:
-    __slots__ = ("parser", "last_data", "ignored", "rtcp")
+    __slots__ = ("parser", "last_data", "ignored", "checked", "rtcp")
 
     def __init__(self, now: float) -> None:
         self.parser = StreamParser()
         self.last_data = now
         self.ignored = False
+        self.checked = False   # flow id accepted and first packet seen
         self.rtcp = False      # carries RTCP (§5.4): idle between reports, never "late"
 
 
@@ -85,35 +86,48 @@ class RoqReceiver:
 
     def _on_stream_data(self, event: StreamDataReceived, now: float) -> list[RoqPacket]:
         sid = event.stream_id
-        if not sid & 2:  # bidirectional streams never carry RoQ flows (§5.2)
-            raise RoqProtocolError(RoqErrorCode.STREAM_CREATION_ERROR,
-                                   f"bidirectional stream {sid}")
         stream = self._streams.get(sid)
         if stream is None:
+            if not sid & 2:  # bidirectional streams never carry RoQ flows (§5.2)
+                raise RoqProtocolError(RoqErrorCode.STREAM_CREATION_ERROR,
+                                       f"bidirectional stream {sid}")
             stream = self._streams[sid] = _Stream(now)
             self.stats.streams += 1
-        out: list[RoqPacket] = []
         stream.last_data = now
+        out: list[RoqPacket] = []
         if not stream.ignored:
-            had_flow = stream.parser.flow_id is not None
-            packets = stream.parser.feed(event.data, event.end_stream)
-            flow_id = stream.parser.flow_id
-            if flow_id is not None and not had_flow and self.flows is not None \
-                    and flow_id not in self.flows:
-                self.stats.unknown_flow += 1
-                stream.ignored = True
-                self._stop(sid, RoqErrorCode.UNKNOWN_FLOW_ID)
-                packets = []
-            if packets and stream.parser.packets == len(packets) and is_rtcp(packets[0]):
-                stream.rtcp = True
+            parser = stream.parser
+            if stream.checked:                     # hot path: a known, accepted flow
+                packets = parser.feed(event.data, event.end_stream)
+            else:
+                packets = self._first_packets(stream, sid, event)
             if packets:
                 stats = self.stats
                 stats.packets += len(packets)
                 stats.bytes += sum(map(len, packets))
+                flow_id = parser.flow_id
                 out = [RoqPacket(flow_id, p, now, sid) for p in packets]
         if event.end_stream:
             self._streams.pop(sid, None)
         return out
+
+    def _first_packets(self, stream: _Stream, sid: int, event: StreamDataReceived) -> list[bytes]:
+        """Feed a stream whose flow id or first packet is not known yet: check the flow id
+        (unknown ones get STOP_SENDING) and note whether the stream carries RTCP."""
+        parser = stream.parser
+        had_flow = parser.flow_id is not None
+        packets = parser.feed(event.data, event.end_stream)
+        flow_id = parser.flow_id
+        if flow_id is not None and not had_flow and self.flows is not None \
+                and flow_id not in self.flows:
+            self.stats.unknown_flow += 1
+            stream.ignored = True
+            self._stop(sid, RoqErrorCode.UNKNOWN_FLOW_ID)
+            return []
+        if packets:
+            stream.checked = True
+            stream.rtcp = is_rtcp(packets[0])
+        return packets
 
     def _packet(self, flow_id: int, data: bytes, now: float, sid: int | None) -> RoqPacket:
         self.stats.packets += 1

@@ -47,6 +47,8 @@ class SenderStats:
     dropped_cancelled: int = 0        # packets of frames already cancelled, not sent
     dropped_too_big: int = 0          # packets that did not fit a DATAGRAM
     dropped_late: int = 0             # packets of frames already past their deadline
+    dropped_stream_limit: int = 0     # packets of frames the peer had no stream credit for
+    frames_stream_limited: int = 0    # frames not sent: the peer's MAX_STREAMS was reached
     rtcp_received: int = 0            # RTCP compounds from the receiver (§5.4)
     rtcp_errors: int = 0
     ccfb_reports: int = 0             # RFC 8888 feedback blocks
@@ -105,6 +107,14 @@ class RoqSender:
 
     def _send_on_frame_stream(self, packet: bytes, frame: MediaFrame) -> bool:
         state = self._by_frame.get(frame.index)
+        if state is None and not self._stream_allowed():
+            # The receiver has not released enough streams (MAX_STREAMS, RFC 9000 §4.6): a new
+            # stream would wait blocked in aioquic, and resetting a stream beyond the peer's
+            # limit is a STREAM_LIMIT_ERROR. The frame is dropped whole (a partial frame is
+            # worthless), known as cancelled until its deadline.
+            state = _OpenStream(-1, frame.deadline, frame.index, cancelled=True)
+            self._by_frame[frame.index] = state
+            self.stats.frames_stream_limited += 1
         if state is None:
             sid = self.quic.get_next_available_stream_id(is_unidirectional=True)
             state = _OpenStream(sid, frame.deadline, frame.index,
@@ -116,7 +126,10 @@ class RoqSender:
             # Key frames, audio and PSI first, then the rest; newer before older in each.
             set_stream_rank(self.quic, sid, (0 if state.important else 1 << 61) - frame.index)
         elif state.cancelled or state.finished:
-            self.stats.dropped_cancelled += 1
+            if state.stream_id < 0:
+                self.stats.dropped_stream_limit += 1
+            else:
+                self.stats.dropped_cancelled += 1
             return False
         else:
             self.quic.send_stream_data(state.stream_id, encode_stream_record(packet))
@@ -124,6 +137,10 @@ class RoqSender:
         stats.packets += 1
         stats.bytes += len(packet)
         return True
+
+    def _stream_allowed(self) -> bool:
+        quic = self.quic
+        return quic._local_next_stream_id_uni // 4 < quic._remote_max_streams_uni  # noqa: SLF001
 
     def _send_long(self, packet: bytes) -> bool:
         data = encode_stream_record(packet)
@@ -197,8 +214,8 @@ class RoqSender:
             if state.cancelled:
                 continue
             stream = self.quic._streams.get(state.stream_id)  # noqa: SLF001 - delivery state
-            if stream is None or stream.sender.is_finished:
-                continue  # fully delivered and acknowledged
+            if stream is None or stream.sender.is_finished or stream.is_blocked:
+                continue  # fully delivered and acknowledged (or never allowed to start)
             # Hopeless frames stay known (cancelled) until their deadline, so their remaining
             # packets are dropped rather than opening a new stream.
             self.quic.reset_stream(state.stream_id, RoqErrorCode.FRAME_CANCELLED)
