@@ -88,9 +88,12 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
     from strata_roq.roq.framing import RoqErrorCode
     from strata_roq.roq.session import SessionGate, parse_join
     from strata_roq.rtp.packet import is_rtcp
+    from strata_roq.fec.packets import is_repair
+    from strata_roq.fec.receiver import FecReceiver
     from strata_roq.rtp.rtcp import parse_rtcp_compound
 
     counters = {"forwarded": 0, "bad_rtp": 0, "bad_rtcp": 0, "late_dropped": 0,
+                "fec_rebuilt_in_time": 0,
                 "rtcp_received": 0, "other_session_dropped": 0}
     reorder = ReorderBuffer(args.reorder / 1000.0)
     deadline = None if args.no_deadline else DeadlineFilter(args.latency / 1000.0)
@@ -136,7 +139,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             rist.flush()
 
     gate = SessionGate()
-    state = {"switches": 0, "deadline": deadline}
+    state = {"switches": 0, "deadline": deadline, "fec": FecReceiver()}
 
     def refuse(conn) -> None:
         if not conn._gone:   # noqa: SLF001
@@ -173,24 +176,47 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             # Another sender took over: its sequence numbers and RTP clock start afresh.
             state["switches"] = gate.switches
             forward(reorder.restart())
+            state["fec"] = FecReceiver()
             if deadline is not None:
                 state["deadline"] = DeadlineFilter(args.latency / 1000.0)
+        fec = state["fec"]
+        if is_repair(packet.data):          # FEC repair: rebuilds media, is never output
+            rebuilt = fec.on_repair(packet.data)
+        else:
+            deliver(packet.data, conn, now)
+            rebuilt = fec.on_media((packet.data[2] << 8) | packet.data[3], packet.data)
+        for data in rebuilt:
+            counters["fec_rebuilt_in_time"] += deliver(data, conn, now)
+
+    def fastest_owd(conn) -> float:
+        """Base one-way delay of the fastest path: the deadline filter's minimum offset
+        belongs to the fastest packets, so that is the delay to add back — not the delay of
+        the path this packet took (a satellite's would be counted twice)."""
+        best = None
+        for c in [conn, *protocol.instances]:
+            rtt_min = c._quic._loss._rtt_min  # noqa: SLF001 - each path's min RTT
+            if rtt_min not in (None, float("inf")) and (best is None or rtt_min < best):
+                best = rtt_min
+        return best / 2 if best is not None else 0.0
+
+    def deliver(data: bytes, conn, now: float) -> bool:
+        """Hand a media packet on unless it is too late; False if it was dropped."""
         hold = None
         limit = state["deadline"]
         if limit is not None:
-            rtt_min = conn._quic._loss._rtt_min  # noqa: SLF001 - this path's min RTT
-            base_owd = rtt_min / 2 if rtt_min not in (None, float("inf")) else 0.0
-            ts = int.from_bytes(packet.data[4:8], "big")
+            base_owd = fastest_owd(conn)
+            ts = int.from_bytes(data[4:8], "big")
             if not limit.admit(ts, now, base_owd):
                 counters["late_dropped"] += 1   # better never than late
-                return
+                return False
             if len(gate.tokens) > 1:
                 # Bonded paths differ in delay: a gap may be waited for while the packet
                 # behind it can still make its deadline.
                 age = limit.age(ts, now, base_owd)
                 hold = max(args.reorder / 1000.0, limit.latency - age - 0.010)
-        seq = (packet.data[2] << 8) | packet.data[3]
-        forward(reorder.push(packet.data, seq, now, hold))
+        seq = (data[2] << 8) | data[3]
+        forward(reorder.push(data, seq, now, hold))
+        return True
 
     async def flush_held() -> None:
         while True:
@@ -213,7 +239,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
                  "ccfb_sent": sum(p.feedback.reports for p in protocol.instances if p.feedback),
                  "reordered": reorder.reordered, "late": reorder.late,
                  "skipped": reorder.skipped, "duplicates": reorder.duplicates,
-                 "session": gate.stats()}
+                 "session": gate.stats(), "fec": state["fec"].stats.as_dict()}
         if rist is not None:
             stats["rist"] = rist_core.stats_dict(time.monotonic())
         if web is not None:

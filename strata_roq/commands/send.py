@@ -35,6 +35,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "\"rsrq\": dB, \"sinr\": dB}; a path below a watermark carries only redundancy")
     p.add_argument("--watermark", default="rsrp=-115", metavar="rsrp=..,rsrq=..,sinr=..",
                    help="signal watermarks for --path-metrics (default rsrp=-115)")
+    p.add_argument("--fec", default="off", choices=("off", "static", "adaptive", "uep"),
+                   help="RaptorQ repair for roq:// outputs: static (--fec-overhead of every "
+                   "block), adaptive (per-path Gilbert-Elliott estimates against "
+                   "--fec-target), uep (adaptive, shared out by --fec-table)")
+    p.add_argument("--fec-target", type=float, default=1e-4, metavar="P",
+                   help="residual packet loss adaptive FEC aims for (default 1e-4)")
+    p.add_argument("--fec-overhead", type=float, default=0.2, metavar="F",
+                   help="repair per source packet for --fec static (default 0.2)")
+    p.add_argument("--fec-table", default="", metavar="key=3,audio=2,psi=3,delta=1",
+                   help="unequal protection weights per class for --fec uep")
     p.add_argument("--insecure", action="store_true", help="do not verify the server certificate")
     p.add_argument("--keylog", metavar="FILE", help="append TLS secrets (SSLKEYLOGFILE format)")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
@@ -54,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     if targets[0].scheme == "rist":
         if any(t.scheme != "rist" for t in targets):
             raise UsageError("do not mix rist:// and roq:// outputs")
+        if args.fec != "off":
+            raise UsageError("--fec applies to roq:// outputs (RIST repairs by retransmission)")
         from strata_roq.commands._rist import send_rist
         return asyncio.run(send_rist(args, source, targets))
     if args.latency <= 0:
@@ -67,7 +79,17 @@ def run(args: argparse.Namespace) -> int:
         if args.path_metrics.startswith("udp://"):
             if not parse_endpoint(args.path_metrics, ("udp",)).listen:
                 raise UsageError(f"--path-metrics {args.path_metrics}: write udp://@:PORT")
-    if len(targets) > 1:
+    if args.fec != "off":
+        from strata_roq.fec.policy import parse_table
+        if not 0 < args.fec_target < 1:
+            raise UsageError(f"--fec-target must be between 0 and 1, not {args.fec_target:g}")
+        if not 0 < args.fec_overhead <= 4:
+            raise UsageError(f"--fec-overhead must be in (0, 4], not {args.fec_overhead:g}")
+        try:
+            parse_table(args.fec_table)
+        except ValueError as exc:
+            raise UsageError(f"--fec-table: {exc}") from None
+    if len(targets) > 1 or args.fec != "off":   # FEC rides the bonded sender, even on 1 path
         from strata_roq.sched import make_scheduler
         make_scheduler(args.scheduler)            # a bad name is a usage error, before any I/O
         if any(t.listen for t in targets):
@@ -173,6 +195,18 @@ async def _send_bonded(args, source, targets) -> int:
     paths = [Path(t.get_str("name") or f"path{i + 1}") for i, t in enumerate(targets)]
     options = {"latency": latency} if args.scheduler == "storm" else {}
     # Feedback is the receiver's CCFB, every 100 ms on each connection.
+    fec = None
+    if args.fec != "off":
+        from strata_roq.fec.blocks import REPAIR_SEQ_BASE, FecSender
+        from strata_roq.fec.policy import ProtectionPolicy, parse_table
+
+        if args.scheduler == "storm":       # FEC is the redundancy: no duplication on top
+            options.update(dup_reliable=1.0, dup_unreliable=1.0)
+        repair_seqs = iter(range(REPAIR_SEQ_BASE, 1 << 62))
+        fec = FecSender(ProtectionPolicy(args.fec, overhead=args.fec_overhead,
+                                         target=args.fec_target,
+                                         weights=parse_table(args.fec_table)),
+                        len(paths), lambda: next(repair_seqs), window=min(0.1, latency / 5))
     core = BondedSender(paths, make_scheduler(args.scheduler, **options), feedback_interval=0.1)
     modes = [t.get_choice("mode", MODES, "frame") for t in targets]
 
@@ -185,7 +219,7 @@ async def _send_bonded(args, source, targets) -> int:
                          mode=modes[i])
 
     ssrc, seq = random.randrange(1 << 32) & ~1, random.randrange(1 << 16)
-    driver = BondedDriver(paths, core, dial, ssrc=ssrc)
+    driver = BondedDriver(paths, core, dial, ssrc=ssrc, fec=fec)
     radio = None
     if args.path_metrics:
         from strata_roq.io.radio import follow_metrics

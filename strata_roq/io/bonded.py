@@ -6,6 +6,11 @@ to its own local address or device. The receiver merges by RTP sequence number. 
 per path is the receiver's RFC 8888 CCFB on that connection: its (seq, arrival) pairs become
 the bonded sender's acknowledgements; a path whose connection fails is marked dead and
 redialled in the background, and comes back when it answers.
+
+With ``--fec`` a :class:`~strata_roq.fec.blocks.FecSender` groups the media into blocks;
+when one closes (or a dead path's share is topped up) the driver builds its RaptorQ repair
+symbols from the packets' bytes and sends them as repair RTP packets
+(:mod:`strata_roq.fec.packets`) the scheduler places like media.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ import time
 from aioquic.quic.connection import QuicConnection
 
 from strata_roq.errors import UsageError
+from strata_roq.fec.packets import make_repair_packet, rtp_seq
+from strata_roq.fec.policy import fec_headroom
+from strata_roq.fec.raptor import BlockEncoder, RepairHeader
 from strata_roq.io.roq import RoqSenderProtocol
 from strata_roq.multipath.bonding import BondedSender, Transmission
 from strata_roq.multipath.path import Path
@@ -64,7 +72,7 @@ class BondedDriver:
     """Feeds a BondedSender with packets and feedback and carries its transmissions."""
 
     def __init__(self, paths: list[Path], sender: BondedSender, dial,
-                 token: bytes | None = None, ssrc: int = 0) -> None:
+                 token: bytes | None = None, ssrc: int = 0, fec=None) -> None:
         self.paths = paths
         self.token = token or new_token()        # joins the paths at the receiver
         self.ssrc = ssrc
@@ -77,7 +85,18 @@ class BondedDriver:
         self._frames: dict[int, object] = {}     # SchedPacket.frame -> MediaFrame
         self._ending: dict[int, object] = {}     # complete frames waiting for their FIN
         self._data: dict[int, bytes] = {}        # seq -> RTP packet
-        self._tids: list[dict[int, int]] = [dict() for _ in paths]   # per path: rtp seq -> tid
+        # per path: (SSRC, RTP seq) -> transmission id (CCFB reports RTP seqs per SSRC)
+        self._tids: list[dict[tuple[int, int], int]] = [dict() for _ in paths]
+        self.fec = fec                           # a FecSender, or None
+        self._fec_seq = 0                        # RTP seq of repair packets
+        self._fec_skipped = 0                    # blocks whose bytes were already forgotten
+        if fec is not None:
+            sender.fec = fec
+            fec.on_repairs = self._make_repairs
+            fec.headroom = lambda: fec_headroom(sender.backlog_seconds(),
+                                                fec.policy.max_overhead)
+            fec.repair_paths = lambda deadline: sender.paths_in_time(
+                1400, deadline, time.monotonic())
         self._task: asyncio.Task | None = None
         self._redial: list[asyncio.Task | None] = [None] * len(paths)
 
@@ -131,12 +150,39 @@ class BondedDriver:
     def push(self, packet, frame, data: bytes, now: float) -> None:
         self._frames[packet.frame] = frame
         self._data[packet.seq] = data
+        repairs = self.fec.add(packet, now, [p.index for p in self.paths if p.alive]) \
+            if self.fec is not None else ()
         self.sender.push(packet, now)
+        for repair in repairs:
+            self.sender.push(repair, now)
 
     def end_frame(self, frame) -> None:
         """The frame is complete at the input; its streams get FIN once every packet of it
         has left the scheduler (pacing may hold some back for a while)."""
         self._ending[frame.index] = frame
+        if self.fec is not None:
+            now = time.monotonic()
+            for repair in self.fec.end_frame(bool(frame.random_access), now):
+                self.sender.push(repair, now)
+
+    def _make_repairs(self, block, packets) -> None:
+        """Build the bytes of ``packets``, new repair symbols of ``block``."""
+        sources = [self._data.get(s) for s in block.seqs]
+        if any(d is None for d in sources):
+            self._fec_skipped += 1
+            return                                  # never sent: _step finds no bytes
+        if block.encoder is None:
+            rtp_seqs = tuple(rtp_seq(d) for d in sources)
+            block.encoder = (BlockEncoder(sources), RepairHeader(
+                block.id, rtp_seqs[0], rtp_seqs, 0), int.from_bytes(sources[0][4:8], "big"))
+        encoder, header, ts = block.encoder
+        header = RepairHeader(header.block, header.first_seq, header.seqs, encoder.symbol_size)
+        for packet, symbol in zip(packets, encoder.repair(len(packets))):
+            data = make_repair_packet(header, symbol, ssrc=self.ssrc, seq=self._fec_seq,
+                                      timestamp=ts)
+            self._fec_seq = (self._fec_seq + 1) & 0xFFFF
+            packet.size = len(data)
+            self._data[packet.seq] = data
 
     def _finish_frames(self, now: float) -> bool:
         ended = False
@@ -154,15 +200,23 @@ class BondedDriver:
 
     def _step(self, now: float) -> None:
         self._check_connections()
+        if self.fec is not None:
+            for repair in self.fec.flush(now):
+                self.sender.push(repair, now)
+            self.fec.forget(now)
         sent_on = set()
         for t in self.sender.poll(now):
             proto = self.protocols[t.path]
             data = self._data.get(t.packet.seq)
             if proto is None or data is None:
                 continue
-            # A probe may carry an old frame's packet: send it outside any frame stream.
-            proto.roq.send(data, None if t.probe else self._frames.get(t.packet.frame), now)
-            self._tids[t.path][(data[2] << 8) | data[3]] = t.id   # CCFB reports RTP seqs
+            if t.packet.repair:
+                proto.roq.send_redundancy(data)     # a lost repair is never waited for
+            else:
+                # A probe may carry an old frame's packet: send it outside any frame stream.
+                proto.roq.send(data, None if t.probe else self._frames.get(t.packet.frame),
+                               now)
+            self._tids[t.path][(int.from_bytes(data[8:12], "big"), (data[2] << 8) | data[3])] = t.id
             sent_on.add(t.path)
         ended = self._finish_frames(now)
         for i, proto in enumerate(self.protocols):
@@ -182,10 +236,10 @@ class BondedDriver:
         """CCFB on path ``i``: (RTP seq, arrival) pairs become acknowledgements."""
         acks = []
         tids = self._tids[i]
-        for items in arrivals.values():
+        for ssrc, items in arrivals.items():
             for seq, arrival in items:
                 if arrival is not None:
-                    tid = tids.pop(seq, None)
+                    tid = tids.pop((ssrc, seq), None)
                     if tid is not None:
                         acks.append((tid, arrival))
         if acks:
@@ -195,8 +249,12 @@ class BondedDriver:
 
     def _forget(self, now: float) -> None:
         if len(self._data) > 20000:            # keep a bounded window of payloads
-            for seq in sorted(self._data)[:len(self._data) - 10000]:
+            for seq in list(self._data)[:len(self._data) - 10000]:   # oldest first
                 del self._data[seq]
+        for tids in self._tids:                # never acknowledged (lost, or path gone)
+            if len(tids) > 20000:
+                for key in list(tids)[:len(tids) - 10000]:
+                    del tids[key]
         if len(self._frames) > 2000:
             for f in sorted(self._frames)[:len(self._frames) - 1000]:
                 del self._frames[f]
@@ -234,4 +292,10 @@ class BondedDriver:
                           for p, proto in zip(self.paths, self.protocols)]}
         if self.radio is not None:
             out["path_metrics"] = self.radio.stats()
+        if self.fec is not None:
+            out["fec"] = {"mode": self.fec.policy.mode, **dict(self.fec.counters),
+                          "blocks_without_bytes": self._fec_skipped}
         return out
+
+
+

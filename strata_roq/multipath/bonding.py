@@ -15,6 +15,12 @@ In between it:
   copy has arrived (ARQ after the scheduler's redundancy);
 - marks a path dead after ~2 RTT of silence with data outstanding, and back on feedback.
 Every decision is counted in :attr:`BondedSender.counters`.
+
+With an FEC layer attached (:attr:`BondedSender.fec`, a :class:`~strata_roq.fec.blocks.
+FecSender`), it reports what went where and what became of it, retransmits a lost packet
+only when its block can no longer rebuild it (FEC then ARQ), never retransmits repair
+symbols, keeps packets pinned to a path (cross-path XOR) on that path, and asks for rateless
+top-up symbols when a path dies.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 
 from strata_roq.multipath.path import Path
-from strata_roq.sched.base import SchedPacket, Scheduler
+from strata_roq.sched.base import Decision, SchedPacket, Scheduler
 
 MIN_PACKETS_IN_FLIGHT = 4
 REORDER_THRESHOLD = 3
@@ -67,12 +73,17 @@ class BondedSender:
         self._last_refill = [None] * len(paths)
         self._outstanding: list[deque[Transmission]] = [deque() for _ in paths]
         self._by_id: dict[int, Transmission] = {}
+        # Declared lost but possibly only late (an RTT beyond the first RTO, a long queue):
+        # a late acknowledgement still measures the path and marks the packet delivered.
+        self._declared_lost: dict[int, Transmission] = {}
         self._delivered: set[int] = set()                        # seqs some copy delivered
         self._delivered_order: deque[int] = deque()
         self._order = itertools.count()
         self._per_frame: Counter[int] = Counter()     # packets still queued, per frame
         self._last_probe = [0.0] * len(paths)
         self._recent: SchedPacket | None = None
+        #: Optional FEC layer (duck-typed: on_sent, on_outcome, covers, uncovered, top_up).
+        self.fec = None
 
     # -- input ----------------------------------------------------------------------------
     def push(self, packet: SchedPacket, now: float) -> None:
@@ -94,7 +105,11 @@ class BondedSender:
     # -- scheduling and pacing -------------------------------------------------------------
     def poll(self, now: float) -> list[Transmission]:
         for p in self.paths:
+            was_alive = p.alive
             p.check_alive(now, feedback_interval=self.feedback_interval)
+            if was_alive and not p.alive and self.fec is not None:
+                for repair in self.fec.top_up(p.index, now, lambda d: self._reachable(d, now)):
+                    self.push(repair, now)
         self._assign(now)
         out: list[Transmission] = []
         for p in self.paths:
@@ -125,7 +140,10 @@ class BondedSender:
             self._unqueue(packet.frame)
             if packet.seq in self._delivered:
                 continue
-            decision = self.scheduler.choose(packet, self.paths, self._queued_bytes, now)
+            if packet.path is not None and self.paths[packet.path].alive:
+                decision = Decision([packet.path], "pinned")
+            else:
+                decision = self.scheduler.choose(packet, self.paths, self._queued_bytes, now)
             self.counters[decision.reason] += 1
             if not decision.paths:
                 self.counters["discarded"] += 1
@@ -150,6 +168,18 @@ class BondedSender:
                 packet.size, now, self._queued_bytes[p.index]))
             decision.paths.append(best.index)
             self.counters["watermark_guard"] += 1
+
+    def paths_in_time(self, size: int, deadline: float, now: float) -> list[int]:
+        """Live paths that would deliver ``size`` more bytes, queued now, by ``deadline``."""
+        return [p.index for p in self.paths if p.alive and
+                p.predict_arrival(size, now, self._queued_bytes[p.index]) <= deadline]
+
+    def backlog_seconds(self) -> float:
+        """How long the least loaded live path takes to drain its queue (0 when one has
+        nothing waiting): whether there is room anywhere for more (e.g. FEC repair). A
+        full narrow path next to an idle wide one still leaves room."""
+        waits = [self._queued_bytes[p.index] / p.rate() for p in self.paths if p.alive]
+        return min(waits) if waits else 0.0
 
     def pacing_rate(self, path: Path) -> float:
         base = max(path.delivery_rate, self.initial_rate)
@@ -186,6 +216,8 @@ class BondedSender:
             self._tokens[i] -= packet.size
             self.bytes_sent += packet.size
             self.counters["retransmitted" if packet.retransmission else "sent"] += 1
+            if self.fec is not None:
+                self.fec.on_sent(i, packet)
             out.append(t)
         return out
 
@@ -212,7 +244,7 @@ class BondedSender:
         for t in self._outstanding[index]:
             if self._by_id.pop(t.id, None) is not None and not t.probe:
                 self.counters["lost"] += 1
-                self._maybe_retransmit(t.packet, now)
+                self._lost(index, t.packet, now)
         self._outstanding[index].clear()
         path.in_flight = 0
         path.unanswered_since = None
@@ -229,10 +261,16 @@ class BondedSender:
         highest = 0
         for tid, arrival in acked:
             t = self._by_id.pop(tid, None)
-            if t is None:
-                continue
-            path.on_acked(t.packet.size, t.sent_at, arrival, now)
+            late = t is None
+            if late:
+                t = self._declared_lost.pop(tid, None)
+                if t is None:
+                    continue
+                self.counters["spurious_loss"] += 1
+            path.on_acked(t.packet.size, t.sent_at, arrival, now, late=late)
             self._mark_delivered(t.packet.seq)
+            if self.fec is not None and not t.probe:
+                self.fec.on_outcome(path_index, t.packet, False, now)
             highest = max(highest, tid)
         self._detect_losses(path, now, highest)
 
@@ -258,12 +296,36 @@ class BondedSender:
                 break
             queue.popleft()
             del self._by_id[t.id]
+            self._declared_lost[t.id] = t
+            if len(self._declared_lost) > 8192:
+                del self._declared_lost[next(iter(self._declared_lost))]
             path.on_lost(t.packet.size, now)
             self.counters["lost"] += 1
-            self._maybe_retransmit(t.packet, now)
+            if t.probe:
+                self._maybe_retransmit(t.packet, now)
+                continue
+            self._lost(path.index, t.packet, now)
+
+    def _lost(self, path_index: int, packet: SchedPacket, now: float) -> None:
+        fec = self.fec
+        if fec is not None:
+            fec.on_outcome(path_index, packet, True, now)
+            # packets left to FEC earlier whose block can no longer rebuild them: ARQ now
+            for skipped in fec.uncovered(packet):
+                self._maybe_retransmit(skipped, now)
+        self._maybe_retransmit(packet, now)
+
+    def _reachable(self, deadline: float, now: float) -> bool:
+        return any(now + p.owd <= deadline for p in self.paths if p.alive)
 
     def _maybe_retransmit(self, packet: SchedPacket, now: float) -> None:
         if packet.seq in self._delivered:
+            return
+        if packet.repair:
+            self.counters["repair_lost"] += 1
+            return
+        if self.fec is not None and self.fec.covers(packet):
+            self.counters["fec_covered"] += 1      # the block will rebuild it: no ARQ
             return
         live = [p for p in self.paths if p.alive]
         if not live or min(now + p.owd for p in live) > packet.deadline:

@@ -106,7 +106,18 @@ class Path:
         if self.unanswered_since is None:
             self.unanswered_since = now
 
-    def on_acked(self, size: int, sent_at: float, arrival: float | None, now: float) -> None:
+    def on_acked(self, size: int, sent_at: float, arrival: float | None, now: float,
+                 late: bool = False) -> None:
+        """``late``: the packet had been declared lost (already out of ``in_flight`` and
+        counted lost). Its acknowledgement shows the path is up and, on a path not measured
+        yet, gives its first RTT — a path slower than the first RTO (a 600 ms satellite)
+        would otherwise never be measured, every packet on it "lost" before its ack."""
+        if late:
+            self._heard(now)
+            if self.srtt is None:
+                self.srtt, self.rttvar = now - sent_at, (now - sent_at) / 2
+                self.min_rtt = min(self.min_rtt, now - sent_at)
+            return
         self.in_flight = max(0, self.in_flight - size)
         self.acked_packets += 1
         self._heard(now)

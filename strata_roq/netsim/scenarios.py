@@ -76,8 +76,33 @@ def starlink_att_verizon(duration: float = 60.0) -> Scenario:
         description="the concurrent Starlink/AT&T/Verizon drive: uplink throughput and ping series")
 
 
+def sat_cell(duration: float = 60.0, loss: float = 0.02, burst: float = 3.0) -> Scenario:
+    """FEC's case: the stream needs a 600 ms-RTT satellite path next to two cellular ones
+    (a 500 ms budget leaves no time to repair the satellite's losses by retransmission);
+    every path loses packets in Gilbert-Elliott bursts."""
+    return Scenario(f"sat-cell-{loss:g}-{burst:g}", [
+        PathSpec("cell1", delay=0.020, rate=3e6, loss=loss, burst=burst),
+        PathSpec("cell2", delay=0.030, rate=3e6, loss=loss, burst=burst),
+        PathSpec("sat", delay=0.300, rate=8e6, loss=loss, burst=burst),
+    ], duration=duration, bitrate=6e6,
+        description=f"two 3 Mbit/s cellular paths + a 600 ms-RTT 8 Mbit/s satellite, "
+                    f"{loss:.0%} loss in bursts of {burst:g}")
+
+
+def ge_trio(duration: float = 60.0, loss: float = 0.02, burst: float = 3.0) -> Scenario:
+    """Three cellular paths (25/35/50 ms one way, 4 Mbit/s each) losing packets in
+    Gilbert-Elliott bursts, an interactive 150 ms budget (one retransmission at best)."""
+    return Scenario(f"ge-trio-{loss:g}-{burst:g}", [
+        PathSpec("a", delay=0.025, rate=4e6, loss=loss, burst=burst),
+        PathSpec("b", delay=0.035, rate=4e6, loss=loss, burst=burst),
+        PathSpec("c", delay=0.050, rate=4e6, loss=loss, burst=burst),
+    ], duration=duration, bitrate=4e6, latency=0.15,
+        description=f"three 4 Mbit/s cellular paths, {loss:.0%} loss in bursts of {burst:g}, "
+                    f"150 ms budget")
+
+
 SCENARIOS = {"failover": failover, "leo-handover": leo_handover, "lte-trio": lte_trio,
-             "starlink-att-verizon": starlink_att_verizon}
+             "starlink-att-verizon": starlink_att_verizon, "sat-cell": sat_cell}
 
 
 def make_scenario(name: str, duration: float = 60.0) -> Scenario:

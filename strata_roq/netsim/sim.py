@@ -9,6 +9,11 @@ live stream: video frames at ``fps`` (key frames every ``gop``, five times a P-f
 audio every 20 ms, cut into 1328-byte packets, each with its frame's deadline. The receiver
 keeps the first copy of every sequence number; a frame is *on time* when all its packets
 arrived before its deadline.
+
+With ``fec`` (static / adaptive / uep / xor) a :class:`~strata_roq.fec.blocks.FecSender`
+adds repair packets the scheduler places like any other; the receiver side counts each
+block's arrivals (:class:`~strata_roq.fec.blocks.BlockTracker`) and a missing source is
+rebuilt at the moment ``k`` of its block's symbols have arrived.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from strata_roq.clock import VirtualClock
+from strata_roq.fec.blocks import REPAIR_SEQ_BASE, BlockTracker, FecSender
+from strata_roq.fec.policy import MODES as FEC_MODES, ProtectionPolicy, fec_headroom
 from strata_roq.multipath.bonding import BondedSender
 from strata_roq.multipath.path import Path
 from strata_roq.multipath.radio import DEFAULT_WATERMARKS
@@ -72,12 +79,20 @@ class _Frame:
 
 
 class Simulation:
-    def __init__(self, scenario: Scenario, scheduler: str = "storm", **scheduler_options) -> None:
+    def __init__(self, scenario: Scenario, scheduler: str = "storm", *, fec: str = "off",
+                 fec_target: float = 1e-4, fec_overhead: float = 0.2,
+                 fec_window: float | None = None, fec_weights: dict | None = None,
+                 **scheduler_options) -> None:
+        if fec not in FEC_MODES:
+            raise ValueError(f"unknown FEC mode {fec!r} (one of {', '.join(FEC_MODES)})")
         self.scenario = scenario
         self.clock = VirtualClock()
         self.rng = random.Random(scenario.seed)
         if scheduler == "storm":
             scheduler_options.setdefault("latency", scenario.latency)
+            if fec != "off":      # FEC is the redundancy: no loss-driven duplication on top
+                scheduler_options.setdefault("dup_reliable", 1.0)
+                scheduler_options.setdefault("dup_unreliable", 1.0)
         self.paths = [Path(spec.name) for spec in scenario.paths]
         self.sender = BondedSender(self.paths, make_scheduler(scheduler, **scheduler_options),
                                    feedback_interval=FEEDBACK_INTERVAL)
@@ -101,6 +116,29 @@ class Simulation:
         self._acks: list[list[tuple[int, float]]] = [[] for _ in scenario.paths]
         self._poll_handle = None
         self._link_polls: dict[int, object] = {}
+        self.fec: FecSender | None = None
+        self.tracker: BlockTracker | None = None
+        if fec != "off":
+            policy = ProtectionPolicy(fec, overhead=fec_overhead, target=fec_target)
+            if fec_weights:
+                policy.weights.update(fec_weights)
+            window = fec_window if fec_window is not None else min(0.1, scenario.latency / 5)
+            # repair packets have their own range: media seqs stay contiguous (as RTP seqs
+            # are), and a repair sorts after media of the same urgency
+            repair_seqs = iter(range(REPAIR_SEQ_BASE, 1 << 62))
+            self.fec = FecSender(policy, len(self.paths), lambda: next(repair_seqs),
+                                 window=window)
+            self.fec.headroom = lambda: fec_headroom(self.sender.backlog_seconds(),
+                                                     policy.max_overhead)
+            self.fec.repair_paths = lambda deadline: self.sender.paths_in_time(
+                1400, deadline, self._now())
+            self.sender.fec = self.fec
+            self.tracker = BlockTracker(random.Random(self.rng.random()))
+
+    def _next_seq(self) -> int:
+        seq = self._seq
+        self._seq += 1
+        return seq
 
     # -- events -------------------------------------------------------------------------
     def _event(self, i: int, kind: str, value) -> None:
@@ -138,14 +176,23 @@ class Simulation:
         count = max(1, -(-size // PACKET))
         frame = _Frame(index, t, deadline, key, audio, [])
         priority = 7 if key else (6 if audio else 3)
+        fec = self.fec
+        live = [p.index for p in self.paths if p.alive] if fec is not None else []
+        packet = None
         for _ in range(count):
-            seq = self._seq
-            self._seq += 1
+            seq = self._next_seq()
             frame.seqs.append(seq)
             packet_size = min(PACKET, size) if audio else PACKET
             self.media_bytes += packet_size
-            self.sender.push(SchedPacket(seq, packet_size, index, deadline, priority,
-                                         key or audio, key, gop), t)
+            packet = SchedPacket(seq, packet_size, index, deadline, priority, key or audio,
+                                 key, gop)
+            repairs = fec.add(packet, t, live) if fec is not None else ()
+            self.sender.push(packet, t)
+            for repair in repairs:
+                self.sender.push(repair, t)
+        if fec is not None:
+            for repair in fec.end_frame(key, t):
+                self.sender.push(repair, t)
         self.frames.append(frame)
         self._schedule_poll(t)
 
@@ -161,12 +208,18 @@ class Simulation:
     def _poll(self) -> None:
         self._poll_handle = None
         now = self._now()
+        if self.fec is not None:
+            for repair in self.fec.flush(now):
+                self.sender.push(repair, now)
+            self.fec.forget(now)
         self.sender.check_timeouts(now)
         for t in self.sender.poll(now):
             link = self.forward[t.path]
             link.send((t.path, t.id, t.packet.seq), now, t.packet.size)
             self._schedule_link(link, ("f", t.path))
         nxt = self.sender.next_timer(now)
+        if self.fec is not None and (flush := self.fec.next_flush()) is not None:
+            nxt = flush if nxt is None else min(nxt, flush)
         self._schedule_poll(max(nxt, now + 0.0005) if nxt is not None else now + 0.01)
 
     def _schedule_link(self, link: Link, key) -> None:
@@ -190,6 +243,11 @@ class Simulation:
                     self.duplicates += 1
                 else:
                     self.first_arrival[seq] = now
+                    if self.tracker is not None:
+                        block = self.fec.block_of.get(seq)
+                        if block is not None:
+                            for rebuilt in self.tracker.on_arrival(block, seq):
+                                self.first_arrival.setdefault(rebuilt, now)
                 self._acks[path].append((tid, now))
             else:
                 path, acks = item
@@ -218,10 +276,17 @@ class Simulation:
         video = [f for f in self.frames if not f.audio]
         on_time, latencies, stalls, run = 0, [], 0, 0
         key_total = key_on_time = audio_on_time = 0
+        lost_frames = lost_keys = 0
+        packets = late_packets = 0
         for f in sorted(self.frames, key=lambda f: f.capture):
             arrivals = [self.first_arrival.get(s) for s in f.seqs]
+            packets += len(arrivals)
+            late_packets += sum(1 for a in arrivals if a is None or a > f.deadline)
             done = None if any(a is None for a in arrivals) else max(arrivals)
             ok = done is not None and done <= f.deadline
+            if done is None and not f.audio:
+                lost_frames += 1
+                lost_keys += f.key
             if f.audio:
                 audio_on_time += ok
                 continue
@@ -247,6 +312,13 @@ class Simulation:
             "latency_p99_ms": float(np.percentile(lat, 99)),
             "stalls": stalls,
             "overhead": self.sender.bytes_sent / self.media_bytes if self.media_bytes else 0.0,
+            "frame_loss": lost_frames / len(video) if video else 0.0,   # never complete
+            # media packets not there by their frame's deadline (what FEC's target is about)
+            "residual_loss": late_packets / packets if packets else 0.0,
+            "key_loss": lost_keys / key_total if key_total else 0.0,
+            "fec": None if self.fec is None else {
+                **dict(self.fec.counters), "recovered": self.tracker.recovered,
+                "decode_failures": self.tracker.failures},
             "decisions": dict(self.sender.counters),
             "paths": [{"name": p.name, "sent": p.sent_packets, "lost": p.lost_packets,
                        "deaths": p.deaths, "revivals": p.revivals,

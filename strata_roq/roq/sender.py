@@ -142,6 +142,14 @@ class RoqSender:
         quic = self.quic
         return quic._local_next_stream_id_uni // 4 < quic._remote_max_streams_uni  # noqa: SLF001
 
+    def send_redundancy(self, packet: bytes) -> bool:
+        """A packet nobody should wait for (an FEC repair): a DATAGRAM when the peer takes
+        them and it fits, else the long stream."""
+        limit = self.quic._remote_max_datagram_frame_size  # noqa: SLF001 - negotiated limit
+        if limit is not None and len(packet) + 8 <= min(limit, self.max_datagram_payload()):
+            return self._send_datagram(packet)
+        return self._send_long(packet)
+
     def _send_long(self, packet: bytes) -> bool:
         data = encode_stream_record(packet)
         if self._long_stream is not None:

@@ -26,6 +26,8 @@ class SchedPacket:
     gop: int = 0
     enqueued: float = 0.0
     retransmission: bool = False
+    repair: bool = False     # FEC repair symbol: redundancy, never retransmitted itself
+    path: int | None = None  # pinned to this path (cross-path XOR) while it is alive
 
 
 @dataclass(slots=True)

@@ -1,0 +1,144 @@
+"""Two-state Gilbert-Elliott loss on one path, estimated from feedback over the last ~5 s,
+and what it predicts for the next block of packets.
+
+The simple Gilbert model: a *good* state that delivers and a *bad* state that loses; ``p`` is
+P(good → bad), ``r`` P(bad → good). Counting transitions in the recent received/lost
+sequence estimates both — with priors: half a loss in the good state (a clean window still
+predicts a small loss instead of none) and one recovery in the bad state (no burst seen
+means losses are taken as isolated, not as bursts of unknown length). :meth:`GilbertElliott.block_loss` gives the distribution of
+the number of losses among the next ``n`` packets — a two-state Markov chain walked with
+numpy — which is what an adaptive FEC needs: the repair count whose residual loss meets a
+target. :class:`BurstDetector` is the quick reflex next to it: more than three losses in a
+row puts the path in "bad" (redundancy doubled) until 5 s pass clean — without another such
+burst (isolated losses are the estimate's business: on a 1 % lossy path a loss-free 5 s may
+never come, and the reflex would never let go).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+WINDOW = 5.0                 # seconds of feedback the estimate covers
+PSEUDO = 0.5                 # pseudo-count of losses from the good state (clean ≠ lossless)
+
+
+class GilbertElliott:
+    """Windowed transition counts of one path's received (False) / lost (True) sequence."""
+
+    def __init__(self, window: float = WINDOW) -> None:
+        self.window = window
+        self._events: deque[tuple[float, bool, bool]] = deque()  # (time, previous, lost)
+        self._counts = {(False, False): 0, (False, True): 0, (True, False): 0, (True, True): 0}
+        self._last: bool = False
+        self.last_lost = False
+
+    def observe(self, lost: bool, now: float) -> None:
+        key = (self._last, lost)
+        self._events.append((now, self._last, lost))
+        self._counts[key] += 1
+        self._last = lost
+        self.last_lost = lost
+        self._expire(now)
+
+    def _expire(self, now: float) -> None:
+        events = self._events
+        while events and now - events[0][0] > self.window:
+            _, prev, lost = events.popleft()
+            self._counts[(prev, lost)] -= 1
+
+    @property
+    def samples(self) -> int:
+        return len(self._events)
+
+    @property
+    def p(self) -> float:
+        """P(good → bad)."""
+        c = self._counts
+        return (c[(False, True)] + PSEUDO) / (c[(False, False)] + c[(False, True)] + 2 * PSEUDO)
+
+    @property
+    def r(self) -> float:
+        """P(bad → good)."""
+        c = self._counts
+        return (c[(True, False)] + 1.0) / (c[(True, False)] + c[(True, True)] + 1.0)
+
+    @property
+    def loss_rate(self) -> float:
+        p, r = self.p, self.r
+        return p / (p + r)
+
+    @property
+    def mean_burst(self) -> float:
+        return 1.0 / self.r
+
+    def block_loss(self, n: int, from_state: bool | None = None) -> np.ndarray:
+        """P(exactly j of the next ``n`` packets are lost), j = 0..n. Starts from the
+        stationary state mix unless ``from_state`` (the last packet lost or not) is given."""
+        return block_loss(n, self.p, self.r, from_state)
+
+
+def block_loss(n: int, p: float, r: float, from_state: bool | None = None) -> np.ndarray:
+    """Loss-count distribution of ``n`` packets over a Gilbert chain (p: good→bad, r:
+    bad→good; the bad state loses every packet)."""
+    if from_state is None:
+        bad0 = p / (p + r) if p + r > 0 else 0.0
+    else:
+        # the state of the packet *before* the block; step once into the first packet
+        bad0 = (1 - r) if from_state else p
+    good = np.zeros(n + 1)     # good[j]: P(current packet in good, j losses so far)
+    bad = np.zeros(n + 1)
+    if n == 0:
+        return np.ones(1)
+    good[0] = 1.0 - bad0       # first packet
+    bad[1] = bad0
+    for _ in range(n - 1):
+        g_next = good * (1 - p) + bad * r                 # into good: no new loss
+        b_next = np.zeros(n + 1)
+        b_next[1:] = (good * p + bad * (1 - r))[:-1]      # into bad: one more loss
+        good, bad = g_next, b_next
+    return good + bad
+
+
+def combine(distributions: list[np.ndarray]) -> np.ndarray:
+    """Loss-count distribution of packets spread over independent paths (a convolution)."""
+    out = np.ones(1)
+    for d in distributions:
+        out = np.convolve(out, d)
+    return out
+
+
+def residual(distribution: np.ndarray, tolerable: int) -> float:
+    """P(more than ``tolerable`` losses)."""
+    return float(distribution[tolerable + 1:].sum())
+
+
+class BurstDetector:
+    """More than ``run`` consecutive losses → bad; back to good after ``clean`` s without
+    another burst."""
+
+    def __init__(self, run: int = 3, clean: float = 5.0) -> None:
+        self.run = run
+        self.clean = clean
+        self.bad = False
+        self.bursts = 0
+        self._consecutive = 0
+        self._last_loss: float | None = None
+
+    def observe(self, lost: bool, now: float) -> None:
+        if lost:
+            self._consecutive += 1
+            if self._consecutive > self.run:
+                self._last_loss = now           # the last time a burst was going on
+                if not self.bad:
+                    self.bad = True
+                    self.bursts += 1
+        else:
+            self._consecutive = 0
+            self.update(now)
+
+    def update(self, now: float) -> bool:
+        if self.bad and self._last_loss is not None and now - self._last_loss >= self.clean:
+            self.bad = False
+        return self.bad
