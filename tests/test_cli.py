@@ -47,6 +47,12 @@ def test_no_command_prints_help_and_exits_2(capsys):
          "--path-metrics needs several roq:// paths"),
         (["send", "-i", "udp://@:5000", "-o", "roq://h:1,roq://h:2", "--path-metrics",
           "udp://127.0.0.1:9"], "write udp://@:PORT"),
+        (["send", "-i", "udp://@:5000", "-o", "roq://h:1", "--fec", "adaptive",
+          "--fec-target", "2"], "--fec-target must be between 0 and 1"),
+        (["send", "-i", "udp://@:5000", "-o", "roq://h:1", "--fec", "uep",
+          "--fec-table", "bframe=2"], "--fec-table: unknown FEC class 'bframe'"),
+        (["send", "-i", "udp://@:5000", "-o", "rist://h:1", "--fec", "static"],
+         "--fec applies to roq:// outputs"),
     ],
 )
 def test_bad_endpoint_is_one_line_and_exit_2(args, fragment):

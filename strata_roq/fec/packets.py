@@ -18,10 +18,13 @@ def is_repair(packet: bytes) -> bool:
     return len(packet) >= 12 and packet[1] & 0x7F == FEC_PAYLOAD_TYPE
 
 
-def make_repair_packet(header: RepairHeader, symbol: bytes, *, ssrc: int, seq: int,
+def make_repair_packet(header: RepairHeader | bytes, symbol: bytes, *, ssrc: int, seq: int,
                        timestamp: int) -> bytes:
-    return _RTP.pack(0x80, FEC_PAYLOAD_TYPE, seq & 0xFFFF, timestamp & 0xFFFFFFFF,
-                     (ssrc | 1) & 0xFFFFFFFF) + header.encode() + symbol
+    """``header`` may be given already encoded (it is the same for every symbol of a block)."""
+    if isinstance(header, RepairHeader):
+        header = header.encode()
+    return b"".join((_RTP.pack(0x80, FEC_PAYLOAD_TYPE, seq & 0xFFFF, timestamp & 0xFFFFFFFF,
+                               (ssrc | 1) & 0xFFFFFFFF), header, symbol))
 
 
 def rtp_seq(packet: bytes) -> int:

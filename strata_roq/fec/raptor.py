@@ -54,9 +54,15 @@ class BlockEncoder:
         if not 0 < len(packets) <= MAX_K:
             raise ValueError(f"a block holds 1..{MAX_K} packets, not {len(packets)}")
         self.k = len(packets)
-        self.symbol_size = slot_size(max(map(len, packets)))
-        data = b"".join(to_slot(p, self.symbol_size) for p in packets)
-        self._encoder = raptorq.Encoder.with_defaults(data, self.symbol_size + _PAYLOAD_ID)
+        size = self.symbol_size = slot_size(max(map(len, packets)))
+        data = bytearray(self.k * size)           # zero padding comes free
+        for i, p in enumerate(packets):
+            at = i * size
+            n = len(p)
+            data[at] = n >> 8
+            data[at + 1] = n & 0xFF
+            data[at + 2:at + 2 + n] = p
+        self._encoder = raptorq.Encoder.with_defaults(bytes(data), self.symbol_size + _PAYLOAD_ID)
         self.repairs_made = 0
 
     def repair(self, count: int) -> list[bytes]:

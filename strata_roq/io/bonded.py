@@ -162,7 +162,7 @@ class BondedDriver:
         self._ending[frame.index] = frame
         if self.fec is not None:
             now = time.monotonic()
-            for repair in self.fec.end_frame(bool(frame.random_access), now):
+            for repair in self.fec.end_frame(frame.is_key or bool(frame.random_access), now):
                 self.sender.push(repair, now)
 
     def _make_repairs(self, block, packets) -> None:
@@ -173,10 +173,10 @@ class BondedDriver:
             return                                  # never sent: _step finds no bytes
         if block.encoder is None:
             rtp_seqs = tuple(rtp_seq(d) for d in sources)
-            block.encoder = (BlockEncoder(sources), RepairHeader(
-                block.id, rtp_seqs[0], rtp_seqs, 0), int.from_bytes(sources[0][4:8], "big"))
+            encoder = BlockEncoder(sources)
+            header = RepairHeader(block.id, rtp_seqs[0], rtp_seqs, encoder.symbol_size)
+            block.encoder = (encoder, header.encode(), int.from_bytes(sources[0][4:8], "big"))
         encoder, header, ts = block.encoder
-        header = RepairHeader(header.block, header.first_seq, header.seqs, encoder.symbol_size)
         for packet, symbol in zip(packets, encoder.repair(len(packets))):
             data = make_repair_packet(header, symbol, ssrc=self.ssrc, seq=self._fec_seq,
                                       timestamp=ts)

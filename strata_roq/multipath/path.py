@@ -172,11 +172,15 @@ class Path:
             oldest = t
         if latest - oldest > 0.01:
             sample = (total - self._acks[-1][1]) / (latest - oldest)
+            # Max over the last 2 s, as a monotonic deque (rates decreasing from the front):
+            # a sample below a newer one can never be the maximum again. O(1) per ack.
             samples = self._rate_samples
+            while samples and samples[-1][1] <= sample:
+                samples.pop()
             samples.append((now, sample))
-            while samples and now - samples[0][0] > 2.0:      # max over the last 2 s
+            while now - samples[0][0] > 2.0:
                 samples.popleft()
-            self.delivery_rate = max(r for _, r in samples)
+            self.delivery_rate = samples[0][1]
 
     # -- liveness and prediction -----------------------------------------------------------
     def check_alive(self, now: float, dead_after: float | None = None,

@@ -37,3 +37,48 @@ def test_window_spans_the_feedback_interval():
     for k in range(1, 60):                        # 59 ms of pacing, no feedback yet
         sent += len(sender.poll(0.01 + k * 0.001))
     assert sent >= 14, sent     # paced at ~2.5 Mbit/s: ~17; a window of one RTT alone: ~7
+
+
+def test_a_late_acknowledgement_measures_a_path_slower_than_the_first_rto():
+    """A 600 ms satellite: every packet is declared lost (RTO ~0.35 s unmeasured) before its
+    acknowledgement arrives; that acknowledgement still gives the path its RTT and marks the
+    packet delivered, so it is not retransmitted again and the path is usable."""
+    from strata_roq.multipath.bonding import BondedSender
+    from strata_roq.multipath.path import Path
+    from strata_roq.sched import make_scheduler
+    from strata_roq.sched.base import SchedPacket
+
+    sat = Path("sat")
+    sender = BondedSender([sat], make_scheduler("minrtt"), feedback_interval=0.02)
+    sender.push(SchedPacket(1, 1200, 0, 5.0), 0.0)
+    (t,) = sender.poll(0.0)
+    sender.check_timeouts(0.45)                      # past the unmeasured RTO: "lost"
+    assert sender.counters["lost"] == 1 and sat.srtt is None
+    sender.on_feedback(0, [(t.id, 0.3)], 0.6)        # ... but it arrived
+    assert sender.counters["spurious_loss"] == 1
+    assert abs(sat.srtt - 0.6) < 1e-9 and sat.alive
+    assert 1 in sender._delivered                    # noqa: SLF001 - no further repair of it
+
+
+def test_delivery_rate_is_the_maximum_of_the_last_two_seconds():
+    from strata_roq.multipath.path import Path
+
+    p = Path("x")
+    p.srtt = 0.05
+    t = 0.0
+    seen = {}
+    for rate, until in ((1_000_000, 1.0), (250_000, 4.0)):    # bytes/s, then slower
+        while t < until:
+            p.on_sent(1000, t)
+            p.on_acked(1000, t, t + 0.01, t + 0.02)
+            t += 1000 / rate
+        seen[rate] = p.delivery_rate
+        if rate == 1_000_000:
+            t_slow = t
+            while t < t_slow + 1.0:       # 1 s into the slow phase the fast max still holds
+                p.on_acked(1000, t, t + 0.01, t + 0.02)
+                t += 1000 / 250_000
+            seen["1 s later"] = p.delivery_rate
+    assert abs(seen[1_000_000] - 1_000_000) < 100_000
+    assert abs(seen["1 s later"] - 1_000_000) < 100_000
+    assert abs(seen[250_000] - 250_000) < 30_000            # 2 s on, it has aged out
