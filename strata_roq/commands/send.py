@@ -35,10 +35,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "\"rsrq\": dB, \"sinr\": dB}; a path below a watermark carries only redundancy")
     p.add_argument("--watermark", default="rsrp=-115", metavar="rsrp=..,rsrq=..,sinr=..",
                    help="signal watermarks for --path-metrics (default rsrp=-115)")
-    p.add_argument("--fec", default="off", choices=("off", "static", "adaptive", "uep"),
-                   help="RaptorQ repair for roq:// outputs: static (--fec-overhead of every "
+    p.add_argument("--fec", default="off", choices=("off", "static", "adaptive", "uep", "xor"),
+                   help="repair for roq:// outputs: RaptorQ static (--fec-overhead of every "
                    "block), adaptive (per-path Gilbert-Elliott estimates against "
-                   "--fec-target), uep (adaptive, shared out by --fec-table)")
+                   "--fec-target), uep (adaptive, shared out by --fec-table); xor: cross-path "
+                   "parity, k packets on k paths + their XOR on another")
     p.add_argument("--fec-target", type=float, default=1e-4, metavar="P",
                    help="residual packet loss adaptive FEC aims for (default 1e-4)")
     p.add_argument("--fec-overhead", type=float, default=0.2, metavar="F",
@@ -81,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError(f"--path-metrics {args.path_metrics}: write udp://@:PORT")
     if args.fec != "off":
         from strata_roq.fec.policy import parse_table
+        if args.fec == "xor" and len(targets) < 2:
+            raise UsageError("--fec xor codes across paths: give two or more roq:// paths")
         if not 0 < args.fec_target < 1:
             raise UsageError(f"--fec-target must be between 0 and 1, not {args.fec_target:g}")
         if not 0 < args.fec_overhead <= 4:

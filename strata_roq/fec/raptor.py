@@ -136,18 +136,20 @@ class BlockDecoder:
 
 
 _HEADER = struct.Struct(">BHHBBH")   # type, block, first seq, k, span, symbol size
-REPAIR_TYPE = 0xF1
+REPAIR_TYPE = 0xF1          # a RaptorQ repair symbol follows
+XOR_TYPE = 0xF2             # an XOR parity (xor.parity) of the named packets follows
 
 
 @dataclass(frozen=True, slots=True)
 class RepairHeader:
     """Which RTP packets a repair symbol protects: ``first_seq`` and a bitmap over ``span``
-    sequence numbers (k bits set), plus the block id and symbol size."""
+    sequence numbers (k bits set), plus the block id and symbol size (0 for XOR parity)."""
 
     block: int
     first_seq: int
     seqs: tuple[int, ...]
     symbol_size: int
+    kind: int = REPAIR_TYPE
 
     def encode(self) -> bytes:
         span = (self.seqs[-1] - self.first_seq) % 65536 + 1
@@ -156,7 +158,7 @@ class RepairHeader:
         bitmap = 0
         for s in self.seqs:
             bitmap |= 1 << ((s - self.first_seq) % 65536)
-        return _HEADER.pack(REPAIR_TYPE, self.block & 0xFFFF, self.first_seq & 0xFFFF,
+        return _HEADER.pack(self.kind, self.block & 0xFFFF, self.first_seq & 0xFFFF,
                             len(self.seqs), span, self.symbol_size) + \
             bitmap.to_bytes(-(-span // 8), "little")
 
@@ -166,9 +168,10 @@ class RepairHeader:
         if len(data) < _HEADER.size:
             raise ParseError("repair packet shorter than its header")
         kind, block, first, k, span, size = _HEADER.unpack_from(data)
-        if kind != REPAIR_TYPE:
+        if kind not in (REPAIR_TYPE, XOR_TYPE):
             raise ParseError(f"not a repair packet (type {kind:#x})")
-        if not 0 < k <= min(span, MAX_K) or size % ALIGN or size < MIN_SYMBOL:
+        bad_size = size != 0 if kind == XOR_TYPE else (size % ALIGN or size < MIN_SYMBOL)
+        if not 0 < k <= min(span, MAX_K) or bad_size:
             raise ParseError(f"bad repair block shape k={k} span={span} symbol={size}")
         end = _HEADER.size + -(-span // 8)
         if len(data) < end:
@@ -177,4 +180,4 @@ class RepairHeader:
         seqs = tuple((first + i) % 65536 for i in range(span) if bitmap >> i & 1)
         if len(seqs) != k or bitmap >> span:
             raise ParseError("repair bitmap does not match its packet count")
-        return cls(block, first, seqs, size), data[end:]
+        return cls(block, first, seqs, size, kind), data[end:]

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from strata_roq.errors import ParseError
 from strata_roq.fec.packets import FEC_PAYLOAD_TYPE, is_repair  # noqa: F401 - re-exported
-from strata_roq.fec.raptor import BlockDecoder, RepairHeader
+from strata_roq.fec.raptor import XOR_TYPE, BlockDecoder, RepairHeader
+from strata_roq.fec.xor import recover
 
 HISTORY = 4096           # media packets remembered for blocks whose repair comes later
 BLOCKS = 512             # blocks in progress remembered
@@ -42,6 +43,17 @@ class _Block:
         self.header = header
         self.decoder = BlockDecoder(len(header.seqs), header.symbol_size)
         self.index = {s: i for i, s in enumerate(header.seqs)}
+        self.done = False
+
+
+class _XorBlock:
+    """An XOR group still missing two or more packets: waits for all but one."""
+
+    __slots__ = ("header", "parity", "done")
+
+    def __init__(self, header: RepairHeader, parity: bytes) -> None:
+        self.header = header
+        self.parity = parity
         self.done = False
 
 
@@ -72,6 +84,8 @@ class FecReceiver:
         except ParseError:
             self.stats.malformed += 1
             return []
+        if header.kind == XOR_TYPE:
+            return self._on_parity(header, symbol)
         block = self._blocks.get(header.block)
         if block is not None and block.header != header:
             block = None                        # a block id reused (wrapped): start afresh
@@ -100,7 +114,31 @@ class FecReceiver:
         self.stats.rejected_symbols += block.decoder.rejected - before
         return out + self._rebuilt(block, rebuilt)
 
-    def _remember(self, block_id: int, block: _Block) -> None:
+    def _on_parity(self, header: RepairHeader, parity: bytes) -> list[bytes]:
+        """Cross-path XOR: the one missing packet of the group, if exactly one is missing
+        (if none is yet, the parity waits for a late loss in the block list)."""
+        received = [self._history.get(s) for s in header.seqs]
+        missing = [s for s, p in zip(header.seqs, received) if p is None]
+        if len(missing) != 1:
+            if len(missing) > 1:
+                block = _XorBlock(header, parity)
+                self._remember(header.block, block)
+                for seq in missing:
+                    self._waiting.setdefault(seq, []).append(block)
+            return []
+        return self._xor_rebuild(header, received, parity)
+
+    def _xor_rebuild(self, header, received, parity) -> list[bytes]:
+        packet = recover(received, parity)
+        seq = header.seqs[received.index(None)]
+        if packet is None or len(packet) < 12 or (packet[2] << 8 | packet[3]) != seq:
+            self.stats.malformed += 1
+            return []
+        self._history[seq] = packet
+        self.stats.recovered += 1
+        return [packet]
+
+    def _remember(self, block_id: int, block) -> None:
         self._blocks[block_id] = block
         self.stats.blocks += 1
         while len(self._blocks) > BLOCKS:
@@ -112,9 +150,15 @@ class FecReceiver:
                     if not waiting:
                         del self._waiting[seq]
 
-    def _add_source(self, block: _Block, seq: int, packet: bytes) -> list[bytes]:
+    def _add_source(self, block, seq: int, packet: bytes) -> list[bytes]:
         if block.done:
             return []
+        if isinstance(block, _XorBlock):
+            received = [self._history.get(s) for s in block.header.seqs]
+            if received.count(None) != 1:
+                return []
+            block.done = True
+            return self._xor_rebuild(block.header, received, block.parity)
         rebuilt = block.decoder.add_source(block.index[seq], packet)
         if block.decoder.complete and not rebuilt and len(block.decoder.sources) == block.decoder.k:
             block.done = True

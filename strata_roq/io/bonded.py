@@ -25,7 +25,8 @@ from aioquic.quic.connection import QuicConnection
 from strata_roq.errors import UsageError
 from strata_roq.fec.packets import make_repair_packet, rtp_seq
 from strata_roq.fec.policy import fec_headroom
-from strata_roq.fec.raptor import BlockEncoder, RepairHeader
+from strata_roq.fec.raptor import XOR_TYPE, BlockEncoder, RepairHeader
+from strata_roq.fec.xor import parity
 from strata_roq.io.roq import RoqSenderProtocol
 from strata_roq.multipath.bonding import BondedSender, Transmission
 from strata_roq.multipath.path import Path
@@ -171,6 +172,17 @@ class BondedDriver:
         if any(d is None for d in sources):
             self._fec_skipped += 1
             return                                  # never sent: _step finds no bytes
+        if block.cls == "xor":              # cross-path XOR: one parity of the group
+            rtp_seqs = tuple(rtp_seq(d) for d in sources)
+            header = RepairHeader(block.id, rtp_seqs[0], rtp_seqs, 0, XOR_TYPE).encode()
+            ts = int.from_bytes(sources[0][4:8], "big")
+            for packet in packets:
+                data = make_repair_packet(header, parity(sources), ssrc=self.ssrc,
+                                          seq=self._fec_seq, timestamp=ts)
+                self._fec_seq = (self._fec_seq + 1) & 0xFFFF
+                packet.size = len(data)
+                self._data[packet.seq] = data
+            return
         if block.encoder is None:
             rtp_seqs = tuple(rtp_seq(d) for d in sources)
             encoder = BlockEncoder(sources)

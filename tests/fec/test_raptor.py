@@ -98,3 +98,13 @@ def test_tiny_packets_still_map_onto_symbols():
     enc = BlockEncoder(packets)
     dec, rebuilt = _decode(packets, enc.repair(2), {0, 2}, set())
     assert rebuilt == {0: b"a", 2: b"def"}
+
+
+def test_xor_parity_headers_round_trip():
+    from strata_roq.fec.raptor import XOR_TYPE
+
+    h = RepairHeader(3, 100, (100, 101), 0, XOR_TYPE)
+    parsed, rest = RepairHeader.parse(h.encode() + b"P")
+    assert parsed == h and parsed.kind == XOR_TYPE and rest == b"P"
+    with pytest.raises(ParseError):                  # XOR parity carries no symbol size
+        RepairHeader.parse(RepairHeader(3, 100, (100,), 64, XOR_TYPE).encode())

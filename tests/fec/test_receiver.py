@@ -68,3 +68,34 @@ def test_complete_blocks_need_no_repair():
     for m in media:
         rx.on_media((m[2] << 8) | m[3], m)
     assert rx.on_repair(repairs[0]) == [] and rx.stats.recovered == 0
+
+
+def _xor_group(first, k, rng, block_id=9):
+    from strata_roq.fec.raptor import XOR_TYPE
+    from strata_roq.fec.xor import parity
+
+    media = [_media(first + i, rng) for i in range(k)]
+    header = RepairHeader(block_id, first, tuple(first + i for i in range(k)), 0, XOR_TYPE)
+    return media, make_repair_packet(header, parity(media), ssrc=0x1234, seq=1, timestamp=0)
+
+
+def test_xor_parity_rebuilds_the_one_missing_packet_in_any_order():
+    rng = random.Random(6)
+    media, par = _xor_group(200, 3, rng)
+    rx = FecReceiver()                                  # parity after the others
+    rx.on_media(200, media[0])
+    rx.on_media(202, media[2])
+    assert rx.on_repair(par) == [media[1]]
+    rx = FecReceiver()                                  # parity first, two still missing
+    assert rx.on_repair(par) == []
+    assert rx.on_media(200, media[0]) == []
+    assert rx.on_media(201, media[1]) == [media[2]]
+    assert rx.stats.recovered == 1
+
+
+def test_xor_parity_with_two_lost_rebuilds_nothing():
+    rng = random.Random(7)
+    media, par = _xor_group(10, 3, rng)
+    rx = FecReceiver()
+    rx.on_media(10, media[0])
+    assert rx.on_repair(par) == [] and rx.stats.recovered == 0
