@@ -38,3 +38,20 @@ def write_mahimahi(rates: list[float], path: str, step: float = 0.1) -> None:
                 credit -= 1.0
     with open(path, "w", encoding="ascii") as f:
         f.write("\n".join(lines) + "\n")
+
+
+def trace_from_rates(steps: list[tuple[float, float]], duration: float, name: str = "steps"):
+    """A :class:`~strata_roq.netsim.trace.DeliveryTrace` for a piecewise-constant rate:
+    ``steps`` = [(start time s, bit/s), ...] — e.g. the 12 → 4 → 12 Mbit/s capacity step."""
+    from strata_roq.netsim.trace import DeliveryTrace
+
+    offsets, credit = [], 0.0
+    bounds = [t for t, _ in steps[1:]] + [duration]
+    for (start, rate), end in zip(steps, bounds):
+        per_ms = rate / 8 / MTU / 1000
+        for ms in range(int(start * 1000), int(end * 1000)):
+            credit += per_ms
+            while credit >= 1.0:
+                offsets.append(ms + 1)
+                credit -= 1.0
+    return DeliveryTrace(offsets, int(duration * 1000), name)

@@ -1,0 +1,62 @@
+"""Per-path congestion control in the simulator: link utilisation and standing queue delay
+for each controller on the 12 → 4 → 12 Mbit/s capacity step (100 ms RTT) and on the shared
+LTE uplink traces (40 ms RTT), plus the encoder rate signal on the step.
+
+Utilisation = bytes delivered / bytes the bottleneck could carry (after a 5 s warm-up);
+queue = per-packet queueing delay at the bottleneck (arrival − send − propagation).
+
+    .venv/bin/python benchmarks/cc.py [--duration 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from strata_roq.cc import CONTROLLERS, make_controller  # noqa: E402
+from strata_roq.cc.rate_signal import RateSignal  # noqa: E402
+from strata_roq.netsim.ccsim import run  # noqa: E402
+from strata_roq.netsim.scenarios import _traces_dir  # noqa: E402
+from strata_roq.netsim.synthetic import trace_from_rates  # noqa: E402
+from strata_roq.netsim.trace import read_mahimahi  # noqa: E402
+
+TRACES = ("ATT-LTE-driving-2016.up", "Verizon-LTE-short.up", "TMobile-LTE-short.up")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--duration", type=float, default=60.0)
+    args = ap.parse_args()
+    d = args.duration
+    cases = [("step 12→4→12 Mbit/s, 100 ms RTT",
+              trace_from_rates([(0, 12e6), (d / 3, 4e6), (2 * d / 3, 12e6)], d), 0.05)]
+    for name in TRACES:
+        cases.append((f"{name}, 40 ms RTT",
+                      read_mahimahi(os.path.join(_traces_dir(), "mahimahi", name)), 0.02))
+    print(f"{'link':40} {'controller':10} {'utilisation':>11} {'queue p50':>9} {'queue p95':>9}")
+    for label, trace, delay in cases:
+        for name in CONTROLLERS:
+            r = run(make_controller(name), delay=delay, trace=trace, duration=d)
+            print(f"{label:40} {name:10} {r['utilisation']:11.1%} {r['queue_p50_ms']:7.1f} ms "
+                  f"{r['queue_p95_ms']:6.1f} ms", flush=True)
+    # the rate signal an encoder would be given, from BBR-RT on the step
+    trace, delay = cases[0][1], cases[0][2]
+    signal, out = RateSignal(), []
+    run(make_controller("bbr-rt"), delay=delay, trace=trace, duration=d,
+        on_tick=lambda now, c: out.append((now, signal.update(c.bandwidth * 8))))
+    fall = next(t for t, s in out if t >= d / 3 and s <= 4e6) - d / 3
+    print(f"\nrate signal (bbr-rt): below the new 4 Mbit/s {fall * 1000:.0f} ms after the fall; "
+          f"changes signalled: {signal.changes}")
+    for a, b, what in ((d / 6, d / 3, "12 Mbit/s"), (d / 2, 2 * d / 3, "4 Mbit/s"),
+                       (5 * d / 6, d, "12 Mbit/s again")):
+        v = [s for t, s in out if a <= t < b]
+        mid = (max(v) + min(v)) / 2
+        print(f"  steady at {what:16} {min(v) / 1e6:5.2f}–{max(v) / 1e6:5.2f} Mbit/s "
+              f"(±{(max(v) - min(v)) / 2 / mid:.1%})")
+
+
+if __name__ == "__main__":
+    main()

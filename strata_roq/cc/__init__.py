@@ -1,0 +1,22 @@
+"""Per-path congestion control (how much media each path is given), the encoder rate
+signal, and the controllers' registry."""
+
+from __future__ import annotations
+
+from strata_roq.cc.base import RateController
+
+
+def make_controller(name: str, **options) -> RateController:
+    from strata_roq.cc.bbr_rt import BbrController
+    from strata_roq.cc.gradient import GradientController
+
+    if name == "bbr-rt":
+        return BbrController(**options)
+    if name == "bbr-like":
+        return BbrController(headroom=None, **options)
+    if name == "gradient":
+        return GradientController(**options)
+    raise ValueError(f"unknown congestion controller {name!r} (one of {', '.join(CONTROLLERS)})")
+
+
+CONTROLLERS = ("bbr-rt", "bbr-like", "gradient")

@@ -1,0 +1,39 @@
+"""The one number the encoder is told: the aggregate safe rate, smoothed asymmetrically.
+
+Decreases take effect at once (a queue is building: the encoder must back off now);
+increases come slowly through an EWMA (a brief capacity spike is not worth a bitrate jump the
+next dip will undo). Signalled rate = min(instant, EWMA) — so it follows every fall within
+one update and climbs smoothly — times a safety ``margin`` for FEC/retransmission headroom,
+changed only when it moves by more than ``deadband`` (encoders dislike constant
+re-targeting).
+"""
+
+from __future__ import annotations
+
+
+class RateSignal:
+    def __init__(self, alpha: float = 0.05, margin: float = 0.9, deadband: float = 0.03,
+                 floor: float = 100_000.0) -> None:
+        self.alpha = alpha            # EWMA weight per update (updates every ~50 ms)
+        self.margin = margin
+        self.deadband = deadband
+        self.floor = floor            # bit/s: never ask an encoder for less
+        self.ewma: float | None = None
+        self.signalled: float | None = None
+        self.changes = 0
+
+    def update(self, instant: float) -> float:
+        """Feed the current aggregate estimate (bit/s); returns the rate to signal."""
+        if self.ewma is None:
+            self.ewma = instant
+        elif instant < self.ewma:
+            self.ewma = instant                              # down at once
+        else:
+            self.ewma += self.alpha * (instant - self.ewma)  # up slowly
+        target = max(self.floor, min(instant, self.ewma) * self.margin)
+        if self.signalled is None or target < self.signalled or \
+                abs(target - self.signalled) > self.deadband * self.signalled:
+            if self.signalled != target:
+                self.changes += 1
+            self.signalled = target
+        return self.signalled

@@ -1,0 +1,100 @@
+"""Per-path controllers on the 12 → 4 → 12 Mbit/s step, 100 ms RTT, in virtual time."""
+
+import pytest
+
+from strata_roq.cc import make_controller
+from strata_roq.cc.base import WindowedMax, WindowedMin
+from strata_roq.cc.gradient import GradientController
+from strata_roq.cc.rate_signal import RateSignal
+from strata_roq.netsim.ccsim import run
+from strata_roq.netsim.synthetic import trace_from_rates
+
+STEP = [(0, 12e6), (20, 4e6), (40, 12e6)]
+
+
+@pytest.fixture(scope="module")
+def step_runs():
+    trace = trace_from_rates(STEP, 60)
+    out = {}
+    for name in ("bbr-rt", "bbr-like"):
+        signal, signalled = RateSignal(), []
+
+        def tick(now, c, signal=signal, signalled=signalled):
+            signalled.append((now, signal.update(c.bandwidth * 8)))
+        out[name] = run(make_controller(name), delay=0.05, trace=trace, duration=60,
+                        on_tick=tick), signalled
+    return out
+
+
+def test_bbr_rt_keeps_the_queue_to_its_headroom_at_high_utilisation(step_runs):
+    r, _ = step_runs["bbr-rt"]
+    assert r["queue_p95_ms"] <= 15 and r["utilisation"] >= 0.85, r["queue_p95_ms"]
+
+
+def test_a_classic_bbr_cap_stands_on_a_queue_of_about_the_base_rtt(step_runs):
+    r, _ = step_runs["bbr-like"]
+    assert r["queue_p50_ms"] > 60 and r["utilisation"] > 0.95
+
+
+def test_rate_signal_drops_within_200_ms_and_holds_steady(step_runs):
+    _, signalled = step_runs["bbr-rt"]
+    drop = next(t for t, s in signalled if t >= 20 and s <= 4e6)
+    assert drop - 20 <= 0.2
+    for a, b in ((10, 19.9), (30, 39.9), (50, 59.9)):      # steady states
+        values = [s for t, s in signalled if a <= t < b]
+        mid = (max(values) + min(values)) / 2
+        assert max(values) <= 1.1 * mid and min(values) >= 0.9 * mid, (a, min(values),
+                                                                         max(values))
+
+
+def test_rate_signal_is_down_at_once_up_slowly():
+    s = RateSignal(alpha=0.1, margin=1.0, deadband=0.0, floor=0)
+    assert s.update(10e6) == 10e6
+    assert s.update(4e6) == 4e6                    # at once
+    up = s.update(10e6)
+    assert 4e6 < up < 5e6                          # one EWMA step of 10 %
+    for _ in range(60):
+        up = s.update(10e6)
+    assert up > 9.9e6
+
+
+def test_rate_signal_deadband_spares_the_encoder_small_changes():
+    s = RateSignal(alpha=1.0, margin=1.0, deadband=0.05, floor=0)
+    s.update(10e6)
+    assert s.update(10.3e6) == 10e6 and s.update(10.6e6) == 10.6e6
+
+
+def test_gradient_ignores_delay_on_the_reverse_path():
+    """Acks come back ever later (a queue on the return path) but the one-way delay forward
+    stays flat: the controller keeps growing, as it must."""
+    c = GradientController(initial_rate=100_000)
+    now, start = 0.0, 100_000
+    for k in range(4000):
+        sent = k * 0.001
+        now = sent + 0.04 + k * 0.0001          # RTT grows by 0.1 ms per packet
+        c.on_sent(1000, sent)
+        c.on_ack(1000, sent, sent + 0.02 + 3.0, now)   # forward OWD constant (+ clock offset)
+    assert c.pacing_rate > 2 * start
+
+
+def test_gradient_backs_off_when_the_forward_queue_grows():
+    c = GradientController(initial_rate=1_000_000)
+    for k in range(3000):
+        sent = k * 0.001
+        c.on_sent(1000, sent)
+        c.on_ack(1000, sent, sent + 0.02 + k * 0.0002, sent + 0.05 + k * 0.0002)
+    assert c.pacing_rate < 1_000_000
+
+
+def test_windowed_extremes():
+    mx, mn = WindowedMax(1.0), WindowedMin(1.0)
+    for t, v in ((0.0, 5), (0.5, 3), (0.9, 4)):
+        mx.update(t, v)
+        mn.update(t, v)
+    assert mx.get(0.95) == 5 and mn.get(0.95) == 3
+    assert mx.get(1.2) == 4 and mn.get(1.6) == 4
+
+
+def test_unknown_controller_is_named():
+    with pytest.raises(ValueError, match="unknown congestion controller 'cubic'"):
+        make_controller("cubic")
