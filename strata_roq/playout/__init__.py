@@ -1,0 +1,2 @@
+"""Receiver playout: the jitter buffer that turns bursty, reordered arrivals back into the
+media's own timing."""
