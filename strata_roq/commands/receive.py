@@ -27,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="hand on packets even when their RTP time says they are past --latency")
     p.add_argument("--reorder", type=float, default=50.0,
                    help="ms to wait for a missing RTP packet before moving on (default 50)")
+    p.add_argument("--playout", action="store_true",
+                   help="pace the output by the media's RTP timestamps through a jitter buffer "
+                   "(adaptive delay, NetEQ-style) instead of handing packets on as they come")
     p.add_argument("--web", metavar="HOST:PORT",
                    help="also serve the stream to browsers (player page + WebTransport, as "
                    "'strata-roq gateway' does); token/certificate options: use gateway")
@@ -90,6 +93,8 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
     from strata_roq.rtp.packet import is_rtcp
     from strata_roq.fec.packets import is_repair
     from strata_roq.fec.receiver import FecReceiver
+    from strata_roq.playout.jitter import JitterBuffer
+    from strata_roq.rtp.seq import SeqUnwrapper
     from strata_roq.rtp.rtcp import parse_rtcp_compound
 
     counters = {"forwarded": 0, "bad_rtp": 0, "bad_rtcp": 0, "late_dropped": 0,
@@ -139,7 +144,9 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             rist.flush()
 
     gate = SessionGate()
-    state = {"switches": 0, "deadline": deadline, "fec": FecReceiver()}
+    state = {"switches": 0, "deadline": deadline, "fec": FecReceiver(),
+             "playout": JitterBuffer() if args.playout else None,
+             "ts": SeqUnwrapper(bits=32), "wake_at": 0.0}
 
     def refuse(conn) -> None:
         if not conn._gone:   # noqa: SLF001
@@ -177,6 +184,9 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             state["switches"] = gate.switches
             forward(reorder.restart())
             state["fec"] = FecReceiver()
+            if state["playout"] is not None:
+                state["playout"] = JitterBuffer()
+                state["ts"] = SeqUnwrapper(bits=32)
             if deadline is not None:
                 state["deadline"] = DeadlineFilter(args.latency / 1000.0)
         fec = state["fec"]
@@ -215,8 +225,33 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
                 age = limit.age(ts, now, base_owd)
                 hold = max(args.reorder / 1000.0, limit.latency - age - 0.010)
         seq = (data[2] << 8) | data[3]
+        jb = state["playout"]
+        if jb is not None:
+            jb.push(seq, state["ts"].unwrap(int.from_bytes(data[4:8], "big")) / 90000.0,
+                    data, now)
+            due = jb.next_time()
+            if due is not None and due < state["wake_at"]:
+                playout_wake.set()
+            return True
         forward(reorder.push(data, seq, now, hold))
         return True
+
+    playout_wake = asyncio.Event()
+
+    async def play_out() -> None:
+        """Hand packets on at their playout times (the jitter buffer's media pacing)."""
+        while True:
+            jb = state["playout"]
+            now = time.monotonic()
+            forward(jb.pop(now))
+            due = jb.next_time()
+            state["wake_at"] = due if due is not None else now + 0.05
+            playout_wake.clear()
+            try:
+                await asyncio.wait_for(playout_wake.wait(),
+                                       max(0.0, min(state["wake_at"], now + 0.05) - now))
+            except asyncio.TimeoutError:
+                pass
 
     async def flush_held() -> None:
         while True:
@@ -240,6 +275,10 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
                  "reordered": reorder.reordered, "late": reorder.late,
                  "skipped": reorder.skipped, "duplicates": reorder.duplicates,
                  "session": gate.stats(), "fec": state["fec"].stats.as_dict()}
+        if state["playout"] is not None:
+            jb = state["playout"]
+            stats["playout"] = {**jb.stats.as_dict(),
+                                "target_delay_ms": round(jb.target_delay * 1000, 1)}
         if rist is not None:
             stats["rist"] = rist_core.stats_dict(time.monotonic())
         if web is not None:
@@ -252,11 +291,14 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
                 f.write(json.dumps(current()) + "\n")
 
     flusher = asyncio.ensure_future(flush_held())
+    player = asyncio.ensure_future(play_out()) if args.playout else None
     try:
         await run_until_stopped(args.duration, args.stats_interval / 1000.0, tick)
         stats = current()
     finally:
         flusher.cancel()
+        if player is not None:
+            player.cancel()
         server.close()
         if web is not None:
             web.close()

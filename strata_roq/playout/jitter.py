@@ -56,14 +56,14 @@ class JitterBuffer:
         self.offset: float | None = None                     # P
         self._last_decay: float | None = None
         self._given_up: list[int] = []
+        self._fastest_seen: float | None = None      # fastest offset of the window, last push
 
     @property
     def target_delay(self) -> float:
         """Buffering beyond the fastest recent packet (what the jitter costs), seconds."""
-        if self.offset is None:
+        if self.offset is None or self._fastest_seen is None:
             return 0.0
-        fastest = self._fastest.get(self._last_decay or 0.0, default=self.offset)
-        return self.offset - fastest
+        return self.offset - self._fastest_seen
 
     def push(self, seq: int, media_time: float, data: bytes, now: float) -> None:
         """A packet arrived ``now`` (receiver clock); ``media_time`` from its timestamp."""
@@ -71,7 +71,7 @@ class JitterBuffer:
         s = self._unwrap.unwrap(seq)
         d = now - media_time
         slowest = self._slowest.update(now, d)
-        self._fastest.update(now, d)
+        self._fastest_seen = self._fastest.update(now, d)
         if self.offset is None:
             self.offset = d + max(self.minimum, self.margin)
             self._last_decay = now
