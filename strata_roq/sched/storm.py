@@ -30,15 +30,13 @@ class StormScheduler(Scheduler):
 
     def __init__(self, alpha: float = 0.5, dup_reliable: float = 0.005,
                  dup_unreliable: float = 0.05, latency: float = 0.5,
-                 decompensate_after: float = 0.5, outage_grace: float = 2.0,
-                 dup_backlog: float = 0.05) -> None:
+                 decompensate_after: float = 0.5, outage_grace: float = 2.0) -> None:
         self.alpha = alpha
         self.dup_reliable = dup_reliable
         self.dup_unreliable = dup_unreliable
         self.latency = latency
         self.decompensate_after = decompensate_after
         self.outage_grace = outage_grace
-        self.dup_backlog = dup_backlog
 
     def sort_key(self, packet, now):
         slack = max(packet.deadline - now, 1e-3)
@@ -64,24 +62,12 @@ class StormScheduler(Scheduler):
         first_t, first = (safe or on_time)[0]
         chosen = [first.index]
         threshold = self.dup_reliable if packet.reliable else self.dup_unreliable
-        weak = first.unreliable and not safe
-        # Key frames, audio and PSI are copied whenever their path looks lossy; P/B-frames
-        # only while there is room for the copy.
-        if weak or (first.loss.next_loss() > threshold
-                    and (packet.reliable or self._room(paths, queued))):
+        if first.loss.next_loss() > threshold or (first.unreliable and not safe):
             for t, p in on_time:
                 if p.index != first.index:
                     chosen.append(p.index)
                     return Decision(chosen, "duplicate")
         return Decision(chosen, "dispatch")
-
-    def _room(self, paths, queued) -> bool:
-        """Spare capacity for a copy: the paths' queues hold under ``dup_backlog`` of the
-        budget. On paths already near capacity a copy only delays what it protects."""
-        live = [p for p in paths if p.alive]
-        rate = sum(p.rate() for p in live)
-        backlog = sum(queued[p.index] for p in live)
-        return rate > 0 and backlog / rate < self.dup_backlog * self.latency
 
     def _congested(self, paths, queued, now) -> bool:
         live = [p for p in paths if p.alive]
