@@ -113,10 +113,13 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
     strip = target.scheme == "udp"
 
     web = None
+    holder: dict = {}          # the server protocol and path_stats, once made (web stats)
     if args.web:
         from strata_roq.commands.gateway import _host_port, make_web_server
 
-        web, web_feed = make_web_server(*_host_port(args.web), latency_ms=args.latency)
+        web, web_feed = make_web_server(*_host_port(args.web), latency_ms=args.latency,
+                                        extra_stats=lambda: {"paths": holder["paths"]()}
+                                        if "paths" in holder else {})
         await web.start()
         if not args.quiet:
             print(f"receive: browsers: https://{args.web}/ (certificate sha256 "
@@ -144,6 +147,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             rist.flush()
 
     gate = SessionGate()
+
     state = {"switches": 0, "deadline": deadline, "fec": FecReceiver(),
              "playout": JitterBuffer() if args.playout else None,
              "ts": SeqUnwrapper(bits=32), "wake_at": 0.0}
@@ -260,6 +264,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
 
     protocol = receiver_protocol(on_packet, args.latency / 1000.0,
                                  0.1 if args.feedback == "ccfb" else None, gate.forget)
+    holder["protocol"] = protocol
     config = make_configuration(False, cert=cert, key=key,
                                 keylog=args.keylog or source.get_str("keylog"))
     host, port = source.address
@@ -269,12 +274,30 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
               flush=True)
     from strata_roq.io.lifetime import run_until_stopped
 
+    def path_stats() -> list[dict]:
+        """Per connected path: its name (from the session join), what it delivered, its
+        QUIC RTT — what the dashboard plots per path."""
+        proto = holder.get("protocol")
+        out = []
+        for c in (proto.instances if proto is not None else []):
+            if c._gone:  # noqa: SLF001
+                continue
+            loss = c._quic._loss  # noqa: SLF001 - RTT estimates
+            out.append({"name": gate.names.get(c, "anonymous"),
+                        "packets": c.roq.stats.packets, "bytes": c.roq.stats.bytes,
+                        "rtt_ms": round(loss._rtt_smoothed * 1000, 1)  # noqa: SLF001
+                        if loss._rtt_initialized else None})  # noqa: SLF001
+        return out
+
+    holder["paths"] = path_stats
+
     def current() -> dict:
         stats = {"receivers": [r.stats.as_dict() for r in protocol.receivers], **counters,
                  "ccfb_sent": sum(p.feedback.reports for p in protocol.instances if p.feedback),
                  "reordered": reorder.reordered, "late": reorder.late,
                  "skipped": reorder.skipped, "duplicates": reorder.duplicates,
-                 "session": gate.stats(), "fec": state["fec"].stats.as_dict()}
+                 "session": gate.stats(), "fec": state["fec"].stats.as_dict(),
+                 "paths": path_stats()}
         if state["playout"] is not None:
             jb = state["playout"]
             stats["playout"] = {**jb.stats.as_dict(),

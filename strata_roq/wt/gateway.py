@@ -46,6 +46,7 @@ class Gateway:
             viewer.send(f, now + self.latency, now, catchup=True)
         self.viewers[key] = viewer
         self.joined += 1
+        viewer.number = self.joined          # a stable label for dashboards
 
     def remove_viewer(self, key) -> None:
         if self.viewers.pop(key, None) is not None:
@@ -63,4 +64,5 @@ class Gateway:
     def stats(self) -> dict:
         return {**self.info(), "viewers": len(self.viewers), "joined": self.joined,
                 "left": self.left,
-                "per_viewer": [v.stats.as_dict() for v in self.viewers.values()]}
+                "per_viewer": [{"viewer": getattr(v, "number", 0), **v.stats.as_dict()}
+                               for v in self.viewers.values()]}

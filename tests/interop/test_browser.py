@@ -115,7 +115,7 @@ def test_rist_feed_plays_in_chromium(rig, browser):
     dash.goto(base + "dashboard")
     dash.wait_for_function("() => window.dashboard && window.dashboard.updates >= 3",
                            timeout=10000)
-    assert dash.locator(".uplot canvas").count() == 3
+    assert dash.locator(".uplot canvas").count() == 4     # totals ×3 + one line per viewer
     assert dash.locator("#viewers tbody tr").count() >= 3
     metrics = dash.evaluate("() => fetch('/metrics').then(r => r.text())")
     assert "strata_viewers 3.0" in metrics or "strata_viewers 4.0" in metrics, metrics[:500]

@@ -103,6 +103,16 @@ def test_abusers_do_not_disturb_a_real_viewer(rig):
     assert stats["web"]["refused_not_found"] >= 1
 
 
+def _fetch_stats(port: int) -> dict:
+    import json as _json
+    import urllib.request
+
+    context = ssl._create_unverified_context()  # noqa: SLF001 - a self-signed test server
+    with urllib.request.urlopen(f"https://127.0.0.1:{port}/api/stats", context=context,
+                                timeout=5) as r:
+        return _json.loads(r.read())
+
+
 def test_roq_receive_serves_browsers_too(rig):
     """Bonded contribution straight to viewers: send (RoQ) -> receive --web -> a
     WebTransport viewer gets live frames while the UDP output keeps flowing."""
@@ -131,10 +141,15 @@ def test_roq_receive_serves_browsers_too(rig):
             v.open(web_port)
             v.counting = True
             await asyncio.sleep(5.0)
+            v.live = await asyncio.to_thread(_fetch_stats, web_port)
             return v
 
     v = asyncio.run(watch())
     assert v.status == 200 and len(v.seen) >= 120, len(v.seen)
+    # what the dashboard plots: per path (name, bytes, RTT) and per viewer (a stable number)
+    (path,) = v.live["paths"]
+    assert path["name"] == "anonymous" and path["bytes"] > 100_000 and path["rtt_ms"] is not None
+    assert [x["viewer"] for x in v.live["per_viewer"]] == [1]
     assert len(v.on_time) >= 0.99 * len(v.seen)
     stats = rig.last_json(rx.finish(timeout=30)[1], "receive")
     assert stats["web"]["joined"] == 1 and stats["web"]["frames"]["video"] >= 250
