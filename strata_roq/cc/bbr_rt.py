@@ -57,24 +57,26 @@ class BbrController(RateController):
         rtt = now - sent_at
         self.min_rtt = self._rtt.update(now, rtt)
         self.queue_delay = max(0.0, rtt - self.min_rtt)
-        # delivery rate over (about) the last RTT of acknowledgements
+        # Delivery rate on the receiver's clock (its arrival times): acknowledgements come in
+        # batches (feedback reports), arrivals do not; the clock offset cancels in differences.
+        at = received_at
         self._delivered += size
         samples = self._samples
-        samples.append((now, self._delivered))
+        samples.append((at, self._delivered))
         horizon = max(self.min_rtt, 0.02)
-        while len(samples) > 2 and now - samples[1][0] >= horizon:
+        while len(samples) > 2 and at - samples[1][0] >= horizon:
             samples.pop(0)
         t0, d0 = samples[0]
-        if now - t0 >= min(horizon, 0.01):
-            self.delivery_rate = (self._delivered - d0) / (now - t0)
+        if at - t0 >= min(horizon, 0.01):
+            self.delivery_rate = (self._delivered - d0) / (at - t0)
             self.bandwidth = self._bw.update(now, self.delivery_rate)
-        # the last ~25 ms of acknowledgements: the bottleneck's rate right now
+        # the last ~25 ms of arrivals: the bottleneck's rate right now
         recent = self._recent
-        recent.append((now, self._delivered))
-        while len(recent) > 2 and now - recent[1][0] >= FAST_WINDOW:
+        recent.append((at, self._delivered))
+        while len(recent) > 2 and at - recent[1][0] >= FAST_WINDOW:
             recent.popleft()
-        if now - recent[0][0] >= FAST_WINDOW / 2:
-            self.fast_rate = (self._delivered - recent[0][1]) / (now - recent[0][0])
+        if at - recent[0][0] >= FAST_WINDOW / 2:
+            self.fast_rate = (self._delivered - recent[0][1]) / (at - recent[0][0])
         self._check_fall(now)
         self._advance(now)
         self._set_outputs()
@@ -89,7 +91,7 @@ class BbrController(RateController):
                     self.fast_rate < 0.8 * self.bandwidth:
                 self._bw = WindowedMax(self._bw.window)
                 self.bandwidth = self._bw.update(now, self.fast_rate)
-                self._samples = [(now, self._delivered)]   # no pre-fall samples either
+                self._samples = [(self._samples[-1][0], self._delivered)]   # nor pre-fall ones
                 self._fall_since = None
                 self.resets += 1
         else:
