@@ -27,6 +27,7 @@ SCHEME_PARAMS: dict[str, set[str]] = {
         "aes-type", "key-rotation", "session-timeout", "keepalive-interval",
         "min-retries", "max-retries", "weight", "profile", "congestion-control",
         "timing-mode", "verbose-level", "stream-id", "miface", "bonding-mode", "nack-type",
+        "fec", "fec-block",
     },
     "roq": {
         "mode", "cert", "key", "alpn", "flow", "bind", "dev", "name", "insecure",

@@ -19,12 +19,15 @@ def is_repair(packet: bytes) -> bool:
 
 
 def make_repair_packet(header: RepairHeader | bytes, symbol: bytes, *, ssrc: int, seq: int,
-                       timestamp: int) -> bytes:
-    """``header`` may be given already encoded (it is the same for every symbol of a block)."""
+                       timestamp: int, mark_ssrc: bool = True) -> bytes:
+    """``header`` may be given already encoded (it is the same for every symbol of a block).
+    ``mark_ssrc``: set the SSRC's low bit (RoQ); RIST keeps the flow's SSRC, whose low bit
+    already means "retransmission" there."""
     if isinstance(header, RepairHeader):
         header = header.encode()
+    ssrc = (ssrc | 1) if mark_ssrc else ssrc
     return b"".join((_RTP.pack(0x80, FEC_PAYLOAD_TYPE, seq & 0xFFFF, timestamp & 0xFFFFFFFF,
-                               (ssrc | 1) & 0xFFFFFFFF), header, symbol))
+                               ssrc & 0xFFFFFFFF), header, symbol))
 
 
 def rtp_seq(packet: bytes) -> int:

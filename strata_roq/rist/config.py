@@ -26,6 +26,8 @@ class RistConfig:
     weight: int = 0                     # 0 = duplicate to every peer; > 0 = weighted share
     virt_dst_port: int = 1968
     nack_type: str = "range"            # "range" (librist default) or "bitmask" (RFC 4585)
+    fec: int = 0                        # % RaptorQ repair (Strata peers only; 0 = off)
+    fec_block: int = 16                 # source packets per FEC block
 
     @classmethod
     def from_endpoint(cls, ep: Endpoint) -> "RistConfig":
@@ -62,6 +64,10 @@ class RistConfig:
         c.weight = ep.get_int("weight", 0, minimum=0)
         c.virt_dst_port = ep.get_int("virt-dst-port", 1968, minimum=0, maximum=65534) & ~1
         c.nack_type = ep.get_choice("nack-type", ("range", "bitmask"), "range")
+        # RaptorQ repair packets (PT 118) in the data flow: understood by Strata receivers,
+        # which rebuild lost packets before NACKing them; a librist peer would not.
+        c.fec = ep.get_int("fec", 0, minimum=0, maximum=100)
+        c.fec_block = ep.get_int("fec-block", 16, minimum=2, maximum=128)
         if c.profile == "simple" and ep.port % 2:
             raise UsageError(f"{ep.url}: simple profile needs an even port (RTCP uses port+1)")
         return c

@@ -18,6 +18,8 @@ from collections import OrderedDict
 from dataclasses import asdict, dataclass
 
 from strata_roq.errors import ParseError
+from strata_roq.fec.packets import FEC_PAYLOAD_TYPE
+from strata_roq.fec.receiver import FecReceiver
 from strata_roq.rist import gre
 from strata_roq.rist.config import RistConfig
 from strata_roq.rist.peer import Datagram, Peer, Wire, answer_common_rtcp, random_ssrc
@@ -55,6 +57,8 @@ class ReceiverStats:
     oob_packets: int = 0         # librist out-of-band (GRE 0x0800) and keep-alives
     other_ssrc: int = 0          # data from an SSRC that is not the flow's
     resyncs: int = 0             # sender restarts / huge jumps
+    fec_packets: int = 0         # RaptorQ repair packets received (a Strata sender, fec=)
+    fec_recovered: int = 0       # gaps filled by FEC, before any NACK could
     buffer_time_total: float = 0.0
 
     def as_dict(self) -> dict:
@@ -90,6 +94,7 @@ class RistReceiver:
         self._slots: dict[int, tuple[bytes, float]] = {}
         self._missing: dict[int, _Missing] = {}
         self._given_up: OrderedDict[int, None] = OrderedDict()
+        self._fec = FecReceiver()
         self._next: int | None = None
         self._highest: int | None = None
         self._last_data = 0.0
@@ -181,9 +186,14 @@ class RistReceiver:
         return d
 
     # -- data path ------------------------------------------------------------------------
-    def _on_data(self, body, now: float) -> None:
+    def _on_data(self, body, now: float, rebuilt: bool = False) -> None:
         if len(body) < RTP_HEADER_SIZE:
             self._bad("bad_packets", "dropped an RTP packet shorter than its header")
+            return
+        if body[1] & 0x7F == FEC_PAYLOAD_TYPE:     # RaptorQ repair from a Strata sender
+            self.stats.fec_packets += 1
+            for packet in self._fec.on_repair(bytes(body)):
+                self._on_data(packet, now, rebuilt=True)
             return
         ssrc = int.from_bytes(body[8:12], "big")
         retransmission = bool(ssrc & 1)
@@ -216,7 +226,9 @@ class RistReceiver:
             return
         if ext in self._missing:
             del self._missing[ext]
-            if retransmission:
+            if rebuilt:
+                self.stats.fec_recovered += 1
+            elif retransmission:
                 self.stats.recovered_total += 1
             else:
                 self.stats.reordered += 1
@@ -232,6 +244,9 @@ class RistReceiver:
         if retransmission:  # hand on the packet as the sender first sent it
             body = bytes(body[:11]) + bytes((body[11] & 0xFE,)) + bytes(body[12:])
         self._slots[ext] = (bytes(body), now)
+        if not rebuilt and self._fec.stats.repair_packets:    # a Strata sender sends repair
+            for packet in self._fec.on_media(seq, self._slots[ext][0]):
+                self._on_data(packet, now, rebuilt=True)
         self._deliver(now)
 
     def _deliver(self, now: float) -> None:
@@ -254,6 +269,7 @@ class RistReceiver:
 
     def _reset_flow(self, now: float) -> None:
         """Hand on what is held, forget the old sequence space."""
+        self._fec = FecReceiver()
         for ext in sorted(self._slots):
             self._delivered.append(self._slots[ext][0])
             self.stats.delivered += 1

@@ -49,6 +49,7 @@ class SenderStats:
     decrypt_errors: int = 0
     oob_packets: int = 0
     no_live_peer: int = 0          # packets sent while every peer looked dead
+    fec_packets: int = 0           # RaptorQ repair packets sent (fec=)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -76,6 +77,10 @@ class RistSender:
         self._keep = config.buffer + 2 * config.rtt_max
         self._out: list[Datagram] = []
         self._logged: set[str] = set()
+        self._fec_block: list[bytes] = []          # source packets of the open FEC block
+        self._fec_carry = 0.0
+        self._fec_seq = 0
+        self._fec_id = 0
 
     # -- media ----------------------------------------------------------------------------
     def send(self, payload: bytes | memoryview, now: float, timestamp: int | None = None) -> None:
@@ -84,11 +89,46 @@ class RistSender:
         self._remember(self.seq, packet, now)
         self.seq = (self.seq + 1) & 0xFFFF
         self.stats.sent += 1
-        for peer in self._targets(now):
+        targets = self._targets(now)
+        for peer in targets:
             self._out.append(self.wire.encode(packet, peer, rtcp=False))
             peer.sent += 1
             self.stats.datagrams += 1
             self.stats.bytes_sent += len(packet)
+        if self.config.fec:
+            self._fec_add(packet, targets)
+
+    def _fec_add(self, packet: bytes, targets) -> None:
+        """RaptorQ repair (``fec=`` percent) over every ``fec-block`` packets, sent in the
+        data flow as PT 118 packets (Strata receivers rebuild losses before NACKing)."""
+        from strata_roq.fec.packets import make_repair_packet
+        from strata_roq.fec.raptor import BlockEncoder, RepairHeader
+
+        block = self._fec_block
+        block.append(packet)
+        if len(block) < self.config.fec_block:
+            return
+        self._fec_block = []
+        want = len(block) * self.config.fec / 100.0 + self._fec_carry
+        count = int(want)
+        self._fec_carry = want - count
+        if not count:
+            return
+        encoder = BlockEncoder(block)
+        seqs = tuple((p[2] << 8) | p[3] for p in block)
+        self._fec_id = (self._fec_id + 1) & 0xFFFF
+        header = RepairHeader(self._fec_id, seqs[0], seqs, encoder.symbol_size).encode()
+        ts = int.from_bytes(block[0][4:8], "big")
+        for symbol in encoder.repair(count):
+            # the low SSRC bit marks RIST retransmissions: repair packets keep the flow's SSRC
+            repair = make_repair_packet(header, symbol, ssrc=self.ssrc, seq=self._fec_seq,
+                                        timestamp=ts, mark_ssrc=False)
+            self._fec_seq = (self._fec_seq + 1) & 0xFFFF
+            for peer in targets:
+                self._out.append(self.wire.encode(repair, peer, rtcp=False))
+                self.stats.datagrams += 1
+                self.stats.bytes_sent += len(repair)
+            self.stats.fec_packets += 1
 
     def _remember(self, seq: int, packet: bytes, now: float) -> None:
         self._history[seq] = [packet, now, -1e9]
