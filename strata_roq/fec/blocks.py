@@ -87,6 +87,7 @@ class FecSender:
         self.open: dict[str, Block] = {}
         self.counters: Counter[str] = Counter()
         self._ids = 0
+        self._forgot_at = float("-inf")
         self._xor_group: list[SchedPacket] = []
         #: indices of live paths (set by the owner each time it knows; None = all)
         self.live: list[int] | None = None
@@ -288,7 +289,11 @@ class FecSender:
         return out
 
     def forget(self, now: float) -> None:
-        """Drop blocks past their deadline (nothing about them matters any more)."""
+        """Drop blocks past their deadline (nothing about them matters any more); looks at
+        most every 100 ms."""
+        if now - self._forgot_at < 0.1:
+            return
+        self._forgot_at = now
         for bid in [b for b, blk in self.blocks.items() if blk.closed and blk.deadline < now - 1.0]:
             block = self.blocks.pop(bid)
             for s in block.seqs + block.repair_seqs:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -47,12 +48,21 @@ def fec_headroom(backlog: float, most: float, full_at: float = 0.1) -> float:
 
 def adaptive_repairs(k: int, models: list[tuple[float, float, float]], target: float,
                      limit: int | None = None) -> int:
+    """See :func:`_adaptive`; the channel parameters are rounded (two significant digits,
+    shares to 5 %) so the answer is cached: blocks close many times a second and the
+    estimates move slowly."""
+    key = tuple(sorted((round(share * 20) / 20, float(f"{p:.2g}"), float(f"{r:.2g}"))
+                       for share, p, r in models))
+    return _adaptive(k, key, target, limit if limit is not None else 2 * k + 4)
+
+
+@lru_cache(maxsize=4096)
+def _adaptive(k: int, models: tuple, target: float, limit: int) -> int:
     """Fewest repair packets for a block of ``k`` whose expected residual loss — source
     packets still missing after decoding, per source packet — is ≤ ``target``. A block with
     ``j`` > ``r`` losses among its ``n = k + r`` symbols cannot be decoded and keeps about
     ``j·k/n`` of its sources missing. ``models``: (share of the block's packets, p, r) per
     path carrying it."""
-    limit = limit if limit is not None else 2 * k + 4
     for r in range(limit + 1):
         n = k + r
         parts = []
