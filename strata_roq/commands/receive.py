@@ -150,7 +150,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
 
     state = {"switches": 0, "deadline": deadline, "fec": FecReceiver(),
              "playout": JitterBuffer() if args.playout else None,
-             "ts": SeqUnwrapper(bits=32), "wake_at": 0.0}
+             "ts": SeqUnwrapper(bits=32), "wake_at": 0.0, "owd": None, "owd_at": 0.0}
 
     def refuse(conn) -> None:
         if not conn._gone:   # noqa: SLF001
@@ -198,27 +198,34 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             rebuilt = fec.on_repair(packet.data)
         else:
             deliver(packet.data, conn, now)
-            rebuilt = fec.on_media((packet.data[2] << 8) | packet.data[3], packet.data)
+            # media history for FEC only once the sender is seen sending repair
+            rebuilt = fec.on_media((packet.data[2] << 8) | packet.data[3], packet.data) \
+                if fec.stats.repair_packets else ()
         for data in rebuilt:
             counters["fec_rebuilt_in_time"] += deliver(data, conn, now)
 
-    def fastest_owd(conn) -> float:
+    def fastest_owd(conn, now: float) -> float:
         """Base one-way delay of the fastest path: the deadline filter's minimum offset
         belongs to the fastest packets, so that is the delay to add back — not the delay of
-        the path this packet took (a satellite's would be counted twice)."""
-        best = None
-        for c in [conn, *protocol.instances]:
-            rtt_min = c._quic._loss._rtt_min  # noqa: SLF001 - each path's min RTT
-            if rtt_min not in (None, float("inf")) and (best is None or rtt_min < best):
-                best = rtt_min
-        return best / 2 if best is not None else 0.0
+        the path this packet took (a satellite's would be counted twice). Looked up over the
+        live connections at most every 100 ms (this runs for every packet)."""
+        if now - state["owd_at"] >= 0.1 or state["owd"] is None:
+            best = None
+            for c in [conn, *protocol.instances]:
+                if c._gone:  # noqa: SLF001
+                    continue
+                rtt_min = c._quic._loss._rtt_min  # noqa: SLF001 - each path's min RTT
+                if rtt_min not in (None, float("inf")) and (best is None or rtt_min < best):
+                    best = rtt_min
+            state["owd"], state["owd_at"] = (best / 2 if best is not None else 0.0), now
+        return state["owd"]
 
     def deliver(data: bytes, conn, now: float) -> bool:
         """Hand a media packet on unless it is too late; False if it was dropped."""
         hold = None
         limit = state["deadline"]
         if limit is not None:
-            base_owd = fastest_owd(conn)
+            base_owd = fastest_owd(conn, now)
             ts = int.from_bytes(data[4:8], "big")
             if not limit.admit(ts, now, base_owd):
                 counters["late_dropped"] += 1   # better never than late

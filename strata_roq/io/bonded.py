@@ -176,8 +176,9 @@ class BondedDriver:
             rtp_seqs = tuple(rtp_seq(d) for d in sources)
             header = RepairHeader(block.id, rtp_seqs[0], rtp_seqs, 0, XOR_TYPE).encode()
             ts = int.from_bytes(sources[0][4:8], "big")
+            par = parity(sources)
             for packet in packets:
-                data = make_repair_packet(header, parity(sources), ssrc=self.ssrc,
+                data = make_repair_packet(header, par, ssrc=self.ssrc,
                                           seq=self._fec_seq, timestamp=ts)
                 self._fec_seq = (self._fec_seq + 1) & 0xFFFF
                 packet.size = len(data)

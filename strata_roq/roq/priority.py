@@ -71,3 +71,10 @@ def enable_stream_priority(quic: QuicConnection) -> None:
     quic.__class__ = _PrioritisedConnection if type(quic) is QuicConnection else \
         type("Prioritised" + type(quic).__name__, (_PrioritisedConnection, type(quic)), {})
     _set_queue(quic, sorted(queue, key=_rank_of))
+
+
+def can_open_uni_stream(quic: QuicConnection) -> bool:
+    """Whether the peer's MAX_STREAMS lets us open another unidirectional stream now. A
+    stream beyond it would wait blocked in aioquic — and resetting such a stream (a late
+    frame) is a STREAM_LIMIT_ERROR at the peer, so callers must not open it at all."""
+    return quic._local_next_stream_id_uni // 4 < quic._remote_max_streams_uni  # noqa: SLF001

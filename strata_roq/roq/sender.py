@@ -26,7 +26,8 @@ from aioquic.quic.events import DatagramFrameReceived, StopSendingReceived, Stre
 
 from strata_roq.media.frames import MediaFrame
 from strata_roq.roq.receiver import RoqReceiver
-from strata_roq.roq.priority import TOP, enable_stream_priority, set_stream_rank
+from strata_roq.roq.priority import (TOP, can_open_uni_stream, enable_stream_priority,
+                                     set_stream_rank)
 from strata_roq.roq.framing import (RoqErrorCode, encode_datagram, encode_stream_record,
                                     encode_varint)
 
@@ -107,7 +108,7 @@ class RoqSender:
 
     def _send_on_frame_stream(self, packet: bytes, frame: MediaFrame) -> bool:
         state = self._by_frame.get(frame.index)
-        if state is None and not self._stream_allowed():
+        if state is None and not can_open_uni_stream(self.quic):
             # The receiver has not released enough streams (MAX_STREAMS, RFC 9000 §4.6): a new
             # stream would wait blocked in aioquic, and resetting a stream beyond the peer's
             # limit is a STREAM_LIMIT_ERROR. The frame is dropped whole (a partial frame is
@@ -137,10 +138,6 @@ class RoqSender:
         stats.packets += 1
         stats.bytes += len(packet)
         return True
-
-    def _stream_allowed(self) -> bool:
-        quic = self.quic
-        return quic._local_next_stream_id_uni // 4 < quic._remote_max_streams_uni  # noqa: SLF001
 
     def send_redundancy(self, packet: bytes) -> bool:
         """A packet nobody should wait for (an FEC repair): a DATAGRAM when the peer takes

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from strata_roq.roq.priority import enable_stream_priority, set_stream_rank
+from strata_roq.roq.priority import can_open_uni_stream, enable_stream_priority, set_stream_rank
 from strata_roq.wt.wire import AUDIO, FLAG_CATCHUP, WebFrame
 
 #: WebTransport application error 0 in the HTTP/3 code space (draft-ietf-webtrans-http3 §4.3).
@@ -70,7 +70,7 @@ class ViewerSession:
             if self._waiting_for_key or self.backlog() > self.max_backlog:
                 self._reset_all(key_superseded=True)
             self._waiting_for_key = False
-        if not self._stream_allowed():
+        if not can_open_uni_stream(self.quic):
             # The viewer has not yet released enough streams (MAX_STREAMS): a stream beyond
             # its limit would be blocked in aioquic — and resetting one is a protocol error.
             self.stats.stream_limited += 1
@@ -90,10 +90,6 @@ class ViewerSession:
         self.stats.frames_sent += 1
         self.stats.bytes_sent += len(data)
         return True
-
-    def _stream_allowed(self) -> bool:
-        quic = self.quic
-        return quic._local_next_stream_id_uni // 4 < quic._remote_max_streams_uni  # noqa: SLF001
 
     def backlog(self) -> int:
         """Bytes queued in this viewer's frame streams and not yet sent."""
