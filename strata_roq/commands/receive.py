@@ -86,7 +86,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
     from strata_roq.rtp.reorder import ReorderBuffer
 
     target = targets[0]
-    from strata_roq.rtp.deadline import DeadlineFilter
+    from strata_roq.rtp.deadline import DeadlineFilter, gap_wait
 
     from strata_roq.roq.framing import RoqErrorCode
     from strata_roq.roq.session import SessionGate, parse_join
@@ -197,7 +197,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
         if is_repair(packet.data):          # FEC repair: rebuilds media, is never output
             rebuilt = fec.on_repair(packet.data)
         else:
-            deliver(packet.data, conn, now)
+            deliver(packet.data, conn, now, packet.stream_id)
             # media history for FEC only once the sender is seen sending repair
             rebuilt = fec.on_media((packet.data[2] << 8) | packet.data[3], packet.data) \
                 if fec.stats.repair_packets else ()
@@ -220,21 +220,23 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             state["owd"], state["owd_at"] = (best / 2 if best is not None else 0.0), now
         return state["owd"]
 
-    def deliver(data: bytes, conn, now: float) -> bool:
-        """Hand a media packet on unless it is too late; False if it was dropped."""
+    def deliver(data: bytes, conn, now: float, sid: int | None = None) -> bool:
+        """Hand a media packet on unless it is too late; False if it was dropped. ``sid``:
+        the QUIC stream it came on (None for a datagram or an FEC rebuild)."""
         hold = None
         limit = state["deadline"]
         if limit is not None:
+            if conn.roq.given_up(sid):
+                counters["late_dropped"] += 1   # the rest of a frame already found late
+                return False
             base_owd = fastest_owd(conn, now)
             ts = int.from_bytes(data[4:8], "big")
             if not limit.admit(ts, now, base_owd):
                 counters["late_dropped"] += 1   # better never than late
+                conn.roq.give_up(sid, now)
                 return False
-            if len(gate.tokens) > 1:
-                # Bonded paths differ in delay: a gap may be waited for while the packet
-                # behind it can still make its deadline.
-                age = limit.age(ts, now, base_owd)
-                hold = max(args.reorder / 1000.0, limit.latency - age - 0.010)
+            hold = gap_wait(limit.last_age, limit.latency, args.reorder / 1000.0,
+                            len(gate.tokens) > 1)
         seq = (data[2] << 8) | data[3]
         jb = state["playout"]
         if jb is not None:

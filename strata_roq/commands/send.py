@@ -155,6 +155,7 @@ async def _send(args, source, target, mode: str) -> int:
                         frame = framer.push(data, arrival)
                         if frame is not None:
                             proto.roq.send(data, frame, arrival)
+                            proto.transmit()
                         for done in framer.pop_completed():
                             proto.roq.end_frame(done)
                         item = sock.get_nowait()

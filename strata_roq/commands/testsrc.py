@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import struct
 import sys
@@ -36,6 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--audio", choices=("aac", "opus", "none"), default="aac")
     p.add_argument("--stream-id", type=int, default=1, help="stream id written into the stamps")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--json", action="store_true",
+                   help="print the final stats as JSON on stdout, with each frame's encode time "
+                        "(capture to last datagram sent, ms): glass-to-glass minus this is the "
+                        "transport's share")
 
 
 def source_options(args: argparse.Namespace) -> dict:
@@ -92,6 +97,7 @@ async def stream(endpoints: list[Endpoint], options: dict, duration: float, fram
         outputs.append(_Output(ep, sock))
     fps = options.get("fps", 30)
     stats = {"frames": 0, "datagrams": 0, "bytes": 0, "elapsed_s": 0.0, "late_frames": 0}
+    encode_ms: list[float] = []     # per frame index: capture -> its datagrams sent
     start = time.monotonic()
     next_report = start + 1.0
     try:
@@ -108,6 +114,7 @@ async def stream(endpoints: list[Endpoint], options: dict, duration: float, fram
             capture_ns = time.time_ns()
             datagrams = source.encode_frame(capture_ns)
             _send_all(outputs, datagrams, capture_ns / 1e9, stats)
+            encode_ms.append(round((time.time_ns() - capture_ns) / 1e6, 2))
             stats["frames"] = source.frame_index
             now = time.monotonic()
             stats["elapsed_s"] = round(now - start, 3)
@@ -117,10 +124,14 @@ async def stream(endpoints: list[Endpoint], options: dict, duration: float, fram
         _send_all(outputs, source.close(), time.time(), stats)
     finally:
         for out in outputs:
+            stats["send_deferred"] = stats.get("send_deferred", 0) + out.sock.send_deferred
             out.sock.close()
     stats["elapsed_s"] = round(time.monotonic() - start, 3)
     stats["frames"] = source.frame_index
     stats["key_frame_indices"] = list(source.key_indices)
+    stats["encode_ms"] = encode_ms
+    ordered = sorted(encode_ms)
+    stats["encode_ms_p99"] = ordered[int(0.99 * (len(ordered) - 1))] if ordered else None
     stats["bitrate_bps"] = int(stats["bytes"] * 8 / stats["elapsed_s"]) if stats["elapsed_s"] else 0
     return stats
 
@@ -151,4 +162,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"testsrc: done: {stats['frames']} frames, {stats['datagrams']} datagrams, "
           f"{stats['bytes']} bytes, {stats['bitrate_bps'] / 1e6:.2f} Mbit/s, {stats['late_frames']} late",
           file=sys.stderr)
+    if args.json:
+        print(json.dumps(stats))
     return 0

@@ -302,7 +302,7 @@ class PesUnit:
     data: bytes                 # the elementary-stream payload (PES header removed)
     random_access: bool
     first_time: float           # arrival of its first TS packet
-    last_time: float            # arrival of its last TS packet
+    last_time: float            # arrival of its last TS packet before any continuity gap
     cc_error: bool = False      # a continuity-counter gap fell inside it (data is damaged)
 
 
@@ -402,9 +402,12 @@ class TsDemuxer:
             return  # joined mid-PES: wait for the next start
         elif gap:
             buf.cc_error = True
+        if not buf.cc_error:
+            # After a gap the PES has lost part of itself, and what follows may be another one's
+            # tail (a later frame whose start was dropped): that must not date this unit.
+            buf.last_time = now
         buf.chunks.append(payload)
         buf.size += len(payload)
-        buf.last_time = now
         if hdr.pusi and len(payload) >= 6:
             length = (payload[4] << 8) | payload[5]
             buf.target = length + 6 if length else 0

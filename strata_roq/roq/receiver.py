@@ -36,6 +36,7 @@ class ReceiverStats:
     datagrams: int = 0
     resets_received: int = 0           # RESET_STREAM from the sender (frame cancelled)
     stop_sending_sent: int = 0
+    frames_given_up: int = 0          # per-frame streams dropped because a packet was late
     unknown_flow: int = 0
     protocol_errors: int = 0
 
@@ -63,6 +64,8 @@ class RoqReceiver:
         self.stats = ReceiverStats()
         self.closed_reason: str | None = None
         self._streams: dict[int, _Stream] = {}
+        self._media_streams = 0       # > 1: stream per frame (or hybrid), not one long stream
+        self._given_up: dict[int, float] = {}   # stream id -> when (kept one budget long)
 
     def handle_event(self, event, now: float) -> list[RoqPacket]:
         if self.closed_reason is not None:
@@ -127,6 +130,7 @@ class RoqReceiver:
         if packets:
             stream.checked = True
             stream.rtcp = is_rtcp(packets[0])
+            self._media_streams += not stream.rtcp
         return packets
 
     def _packet(self, flow_id: int, data: bytes, now: float, sid: int | None) -> RoqPacket:
@@ -134,10 +138,37 @@ class RoqReceiver:
         self.stats.bytes += len(data)
         return RoqPacket(flow_id, data, now, sid)
 
+    def give_up(self, sid: int | None, now: float) -> bool:
+        """The application found a packet of stream ``sid`` past its deadline. When streams
+        carry one frame each, the rest of that frame is worthless — its later packets are a
+        little younger and would pass a per-packet check, handing the decoder a frame
+        without its head, late — so the stream is ignored and the sender asked to stop
+        (STOP_SENDING, FRAME_CANCELLED). One long stream per flow carries every later frame
+        too and is never given up. Returns whether the stream is (now) given up."""
+        if sid is None or self._media_streams < 2:
+            return False
+        if sid in self._given_up:
+            return True
+        self._given_up[sid] = now
+        self.stats.frames_given_up += 1
+        stream = self._streams.get(sid)
+        if stream is not None and not stream.ignored:
+            stream.ignored = True
+            self._stop(sid, RoqErrorCode.FRAME_CANCELLED)
+        return True
+
+    def given_up(self, sid: int | None) -> bool:
+        """Whether packets of stream ``sid`` are to be dropped (see :meth:`give_up`)."""
+        return sid is not None and sid in self._given_up
+
     def expire(self, now: float) -> int:
         """STOP_SENDING streams idle for longer than the latency budget; returns how many."""
         if self.latency is None:
             return 0
+        if self._given_up:
+            horizon = now - self.latency
+            for sid in [k for k, t in self._given_up.items() if t < horizon]:
+                del self._given_up[sid]
         stopped = 0
         for sid, stream in list(self._streams.items()):
             if not stream.ignored and not stream.rtcp and now - stream.last_data > self.latency:

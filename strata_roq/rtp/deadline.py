@@ -28,6 +28,7 @@ class DeadlineFilter:
         self.admitted = 0
         self.dropped = 0
         self.max_age = 0.0
+        self.last_age = 0.0     # age of the packet last judged by admit()
 
     def age(self, timestamp: int, now: float, base_owd: float = 0.0) -> float:
         """Seconds since capture of a packet with RTP ``timestamp`` arriving ``now``."""
@@ -42,10 +43,27 @@ class DeadlineFilter:
         return offset - mins[0][1] + base_owd
 
     def admit(self, timestamp: int, now: float, base_owd: float = 0.0) -> bool:
-        age = self.age(timestamp, now, base_owd)
+        age = self.last_age = self.age(timestamp, now, base_owd)
         if age > self.latency:
             self.dropped += 1
             return False
         self.admitted += 1
         self.max_age = max(self.max_age, age)
         return True
+
+
+#: How late the receiver's hold timer may fire after it expires (its poll period).
+RELEASE_SLACK = 0.005
+
+
+def gap_wait(age: float, latency: float, reorder: float, bonded: bool) -> float:
+    """How long a packet of ``age`` may wait behind a sequence gap before it is released.
+
+    Single path: the configured reorder window. Bonded paths differ a lot in delay, so a gap
+    may be waited for as long as this packet can still make its deadline. Either way the wait
+    never runs past the packet's own deadline (less the release timer's slack): a packet
+    admitted just in time must not be made late by the reorder buffer holding it.
+    """
+    remaining = latency - age - RELEASE_SLACK
+    wait = max(reorder, remaining - 0.010) if bonded else reorder
+    return max(0.0, min(wait, remaining))

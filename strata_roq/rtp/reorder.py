@@ -3,6 +3,11 @@
 RoQ's stream-per-frame and hybrid modes deliver packets of different frames on different
 streams and datagrams, so they arrive out of order; a TS consumer downstream needs them in
 order. Sans-I/O: ``push(packet, now)`` and ``poll(now)`` return what may leave now.
+
+The first packet does not fix where the sequence starts: a frame's packets on a stream can be
+overtaken by the next frame's (or the PSI's by the key frame's), so the buffer settles for one
+hold time first, and an earlier packet arriving meanwhile becomes the start instead of being
+dropped as late (which would cost the first key frame and everything up to the next).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ class ReorderBuffer:
         self._unwrap = SeqUnwrapper()
         self._waiting: dict[int, tuple[bytes, float]] = {}
         self._next: int | None = None
+        self._settle_until: float | None = None   # start-up: nothing leaves before this
         self.reordered = 0
         self.late = 0          # arrived after its place was given up: dropped
         self.duplicates = 0
@@ -25,8 +31,12 @@ class ReorderBuffer:
         """Add a packet; ``hold`` overrides how long a gap before it may be waited for
         (e.g. the time left before its deadline when paths differ a lot in delay)."""
         ext = self._unwrap.unwrap(seq)
+        wait = self.hold if hold is None else hold
         if self._next is None:
             self._next = ext
+            self._settle_until = now + wait
+        elif self._settle_until is not None and ext < self._next:
+            self._next = ext      # still settling: an earlier packet is the real start
         if ext < self._next:
             self.late += 1
             return []
@@ -35,11 +45,15 @@ class ReorderBuffer:
             return []
         if ext != self._next:
             self.reordered += 1
-        self._waiting[ext] = (packet, now + (self.hold if hold is None else hold))
+        self._waiting[ext] = (packet, now + wait)
         return self.poll(now)
 
     def poll(self, now: float) -> list[bytes]:
         out: list[bytes] = []
+        if self._settle_until is not None:
+            if now < self._settle_until:
+                return out
+            self._settle_until = None
         while self._waiting:
             item = self._waiting.pop(self._next, None)
             if item is not None:
@@ -60,10 +74,12 @@ class ReorderBuffer:
         self._waiting.clear()
         self._unwrap = SeqUnwrapper()
         self._next = None
+        self._settle_until = None
         return out
 
     def next_timeout(self) -> float | None:
         """When :meth:`poll` may next release something held back."""
         if not self._waiting:
             return None
-        return min(t for _, t in self._waiting.values())
+        due = min(t for _, t in self._waiting.values())
+        return due if self._settle_until is None else max(due, self._settle_until)

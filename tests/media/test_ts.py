@@ -122,3 +122,20 @@ def test_ts_header_with_adaptation_field_and_pcr():
     pkt[4] = 200
     with pytest.raises(ParseError):
         parse_ts_header(bytes(pkt))
+
+
+def test_a_damaged_unit_is_dated_by_its_last_packet_before_the_gap(ffmpeg_h264_ts, datagrams_of):
+    # Whatever follows a continuity gap may be a later PES's tail (its start dropped as late):
+    # it must not make this unit look later than it was.
+    datagrams = datagrams_of(ffmpeg_h264_ts)
+    video_pid = next(u.pid for u in _demux_all(datagrams)[1] if u.codec == "h264")
+    middle = next(i for i, d in enumerate(datagrams) if i > 20 and all(
+        ((d[k + 1] & 0x1F) << 8 | d[k + 2]) == video_pid and not d[k + 1] & 0x40
+        for k in range(0, 1316, 188)))
+    demuxer = TsDemuxer()
+    units = []
+    for i, d in enumerate(datagrams):
+        if i != middle:
+            units += demuxer.feed(d, 1000.0 if i > middle else i * 0.001)
+    [damaged] = [u for u in units if u.cc_error]
+    assert damaged.last_time == pytest.approx((middle - 1) * 0.001)

@@ -1,0 +1,69 @@
+"""RoqReceiver's frame give-up: a late packet ends its frame's stream, not a long stream."""
+
+from __future__ import annotations
+
+from aioquic.quic.events import StopSendingReceived
+
+from strata_roq.media.frames import MediaFrame
+from strata_roq.media.nal import FrameKind
+from strata_roq.roq.receiver import RoqReceiver
+from strata_roq.roq.sender import RoqSender
+
+
+SMALL = bytes([0x80, 33]) + bytes(200)
+
+
+def _frame(index: int) -> MediaFrame:
+    return MediaFrame(index, FrameKind.P, 0x100, "h264", 0.0, 0.0, 1.0, priority=3)
+
+
+def _run(tmp_path, quic, mode: str):
+    client, server = quic.pair(tmp_path)
+    events: list = []
+    quic.pump(client, server, 0.0, events)
+    sender, receiver = RoqSender(client, mode=mode), RoqReceiver(server, latency=0.3)
+    got: list = []
+
+    def step(now):
+        quic.pump(client, server, now, events)
+        for conn, e in events:
+            if conn is server:
+                got.extend(receiver.handle_event(e, now))
+            else:
+                sender.handle_event(e, now)
+        events.clear()
+
+    for i in range(2):                               # two frames, each half sent
+        sender.send(SMALL, _frame(i), 0.01)
+    step(0.01)
+    return sender, receiver, got, step
+
+
+def test_a_late_packet_gives_up_its_frame_stream_and_asks_the_sender_to_stop(tmp_path, quic):
+    sender, receiver, got, step = _run(tmp_path, quic, "frame")
+    late = got[0].stream_id
+    assert receiver.give_up(late, 0.02) and receiver.given_up(late)
+    assert not receiver.given_up(got[1].stream_id)
+    assert receiver.stats.frames_given_up == 1 and receiver.stats.stop_sending_sent == 1
+    sender.send(SMALL, _frame(0), 0.03)        # the rest of the late frame
+    sender.send(SMALL, _frame(1), 0.03)
+    got.clear()
+    step(0.03)
+    assert [p.stream_id for p in got] == [got[0].stream_id] and got[0].stream_id != late
+    assert sender.stats.stop_sending_received == 1
+    assert receiver.give_up(late, 0.04) and receiver.stats.frames_given_up == 1  # once
+    receiver.expire(0.5)                             # forgotten one budget later
+    assert not receiver.given_up(late)
+
+
+def test_one_long_stream_is_never_given_up(tmp_path, quic):
+    _sender, receiver, got, _step = _run(tmp_path, quic, "stream")
+    assert len({p.stream_id for p in got}) == 1
+    assert not receiver.give_up(got[0].stream_id, 0.02)
+    assert receiver.stats.stop_sending_sent == 0
+
+
+def test_datagrams_are_judged_one_by_one(tmp_path, quic):
+    _sender, receiver, got, _step = _run(tmp_path, quic, "datagram")
+    assert got and all(p.stream_id is None for p in got)
+    assert not receiver.give_up(None, 0.02) and not receiver.given_up(None)
