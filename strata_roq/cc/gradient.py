@@ -30,6 +30,7 @@ class GradientController(RateController):
         self._last_round_queue = 0.0
         self._round_bytes = 0
         self.queue_delay = 0.0
+        self.standing_queue = 0.0                 # the last round's lowest queueing delay
         self.delivery_rate = 0.0
 
     def on_ack(self, size: int, sent_at: float, received_at: float, now: float) -> None:
@@ -53,6 +54,6 @@ class GradientController(RateController):
                                                       0.9 * self.delivery_rate))
         else:
             self.pacing_rate *= 1.08
-        self._last_round_queue = queue
+        self._last_round_queue = self.standing_queue = queue
         self._round_start, self._round_queue, self._round_bytes = now, float("inf"), 0
         self.cwnd = max(self.pacing_rate * (rtt_min + 2 * self.target), 4 * self.mss)

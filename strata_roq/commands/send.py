@@ -14,6 +14,7 @@ import sys
 import time
 
 from strata_roq.errors import UsageError
+from strata_roq.units import parse_bitrate
 from strata_roq.urls import parse_endpoint, parse_endpoints
 
 _RTP = struct.Struct(">BBHII")
@@ -46,6 +47,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="repair per source packet for --fec static (default 0.2)")
     p.add_argument("--fec-table", default="", metavar="key=3,audio=2,psi=3,delta=1",
                    help="unequal protection weights per class for --fec uep")
+    p.add_argument("--rate-to", metavar="URL",
+                   help="send the encoder rate signal (JSON {\"rate_bps\": N} datagrams) to "
+                        "udp://host:port (e.g. testsrc --rate-from), on change and every second")
+    p.add_argument("--rate-command", metavar="CMD",
+                   help="run CMD on every rate change, {rate} replaced by bit/s (also in "
+                        "$STRATA_RATE_BPS): to re-target an external encoder")
+    p.add_argument("--rate-max", default="8M", metavar="BITRATE",
+                   help="the encoder's ceiling, where the rate signal starts (default 8M)")
     p.add_argument("--insecure", action="store_true", help="do not verify the server certificate")
     p.add_argument("--keylog", metavar="FILE", help="append TLS secrets (SSLKEYLOGFILE format)")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
@@ -92,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
             parse_table(args.fec_table)
         except ValueError as exc:
             raise UsageError(f"--fec-table: {exc}") from None
+    if (args.rate_to or args.rate_command) and (len(targets) > 1 or args.fec != "off"):
+        raise UsageError("--rate-to/--rate-command work on one roq:// path without --fec "
+                         "so far (the bonded sender has no encoder rate loop yet)")
     if len(targets) > 1 or args.fec != "off":   # FEC rides the bonded sender, even on 1 path
         from strata_roq.sched import make_scheduler
         make_scheduler(args.scheduler)            # a bad name is a usage error, before any I/O
@@ -105,6 +117,21 @@ def run(args: argparse.Namespace) -> int:
     if args.latency <= 0:
         raise UsageError("--latency must be greater than 0 ms")
     return asyncio.run(_send(args, source, target, mode))
+
+
+async def _rate_loop(args):
+    """The encoder rate estimator and where its signal goes, when asked for (else Nones)."""
+    if not (args.rate_to or args.rate_command):
+        return None, None
+    from strata_roq.cc.encoder_rate import EncoderRate
+    from strata_roq.io.rate_out import RateOutput
+
+    ceiling = parse_bitrate(args.rate_max, "--rate-max")
+    targets = parse_endpoints(args.rate_to, ("udp",)) if args.rate_to else []
+    for t in targets:
+        if t.listen:
+            raise UsageError(f"{t.url}: --rate-to sends, give the encoder's host and port")
+    return EncoderRate(ceiling), await RateOutput.open(targets, args.rate_command)
 
 
 async def _send(args, source, target, mode: str) -> int:
@@ -122,19 +149,29 @@ async def _send(args, source, target, mode: str) -> int:
     framer = Framer(latency=args.latency / 1000.0, mode="rtp")
     sock = await UdpSocket.open(bind=source.address)
     ssrc, seq = random.randrange(1 << 32) & ~1, random.randrange(1 << 16)
+    rate, rate_out = await _rate_loop(args)
     wrap = source.scheme == "udp"
     start = time.monotonic()
     reports = None
     last_ts = 0
 
     def current(proto) -> dict:
-        return {**proto.roq.stats.as_dict(), "rtcp_sent": proto.rtcp.sent,
-                "quic": transport_stats(proto._quic)}  # noqa: SLF001
+        out = {**proto.roq.stats.as_dict(), "rtcp_sent": proto.rtcp.sent,
+               "quic": transport_stats(proto._quic)}  # noqa: SLF001
+        if rate is not None:
+            out["elapsed_s"] = round(time.monotonic() - start, 3)
+            out["rate_signal_bps"] = int(rate.rate_bps)
+            out["rate_told"] = rate_out.told
+            out["rate_command_runs"] = rate_out.command_runs
+        return out
 
     try:
         async with connect(target.host, target.port, configuration=config,
                            create_protocol=lambda *a, **k: RoqSenderProtocol(*a, mode=mode, **k),
                            wait_connected=True) as proto:
+            if rate is not None:
+                proto.roq.on_ccfb = lambda arrivals, now: rate.on_feedback(
+                    [item for items in arrivals.values() for item in items], now)
             if not args.quiet:
                 print(f"send: {source.url} -> {target.url} (mode {mode}, latency {args.latency:g} ms)",
                       file=sys.stderr, flush=True)
@@ -156,10 +193,15 @@ async def _send(args, source, target, mode: str) -> int:
                         if frame is not None:
                             proto.roq.send(data, frame, arrival)
                             proto.transmit()
+                            if rate is not None:
+                                rate.on_sent((data[2] << 8) | data[3], len(data),
+                                             time.monotonic())
                         for done in framer.pop_completed():
                             proto.roq.end_frame(done)
                         item = sock.get_nowait()
                     now = time.monotonic()
+                    if rate is not None and (told := rate.poll(now)) is not None:
+                        rate_out.tell(told)
                     if proto.roq.stats.packets:   # Sender Reports once media flows (§5.4)
                         reports = reports or SenderReports(ssrc)
                         sr = reports.poll(now, time.time(), last_ts, proto.roq.stats.packets,
@@ -177,6 +219,8 @@ async def _send(args, source, target, mode: str) -> int:
         return 1
     finally:
         sock.close()
+        if rate_out is not None:
+            rate_out.close()
     if not args.quiet:
         print("send: " + json.dumps(stats), file=sys.stderr)
     return 0

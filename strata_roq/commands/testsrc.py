@@ -36,6 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--codec", choices=("h264", "hevc"), default="h264")
     p.add_argument("--audio", choices=("aac", "opus", "none"), default="aac")
     p.add_argument("--stream-id", type=int, default=1, help="stream id written into the stamps")
+    p.add_argument("--rate-from", metavar="URL",
+                   help="udp://@:PORT to listen on for the encoder rate signal "
+                        "(send --rate-to): the video bitrate is re-targeted live, up to --bitrate")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.add_argument("--json", action="store_true",
                    help="print the final stats as JSON on stdout, with each frame's encode time "
@@ -55,6 +58,7 @@ def source_options(args: argparse.Namespace) -> dict:
     return dict(width=width, height=height, fps=args.fps,
                 bitrate=parse_bitrate(args.bitrate, "--bitrate"), gop=args.gop,
                 bframes=args.bframes, codec=args.codec,
+                adaptive=bool(getattr(args, "rate_from", None)),
                 audio=None if args.audio == "none" else args.audio, stream_id=args.stream_id,
                 cbr=getattr(args, "cbr", False))
 
@@ -80,7 +84,8 @@ class _Output:
 
 
 async def stream(endpoints: list[Endpoint], options: dict, duration: float, frames: int = 0,
-                 progress=None, stop: asyncio.Event | None = None) -> dict:
+                 progress=None, stop: asyncio.Event | None = None,
+                 rate_from: Endpoint | None = None) -> dict:
     """Encode and send in real time until ``duration``/``frames``/``stop``; return totals.
 
     ``progress(stats)`` is called about once a second.
@@ -90,13 +95,31 @@ async def stream(endpoints: list[Endpoint], options: dict, duration: float, fram
 
     source = TestSource(**options)
     outputs = []
+    rate_in = None
+    wanted = {"rate": None, "errors": 0}
+    if rate_from is not None:
+        from strata_roq.cc.rate_message import parse_rate
+        from strata_roq.errors import ParseError
+
+        if not rate_from.listen:
+            raise UsageError(f"{rate_from.url}: --rate-from listens, write udp://@:PORT")
+        rate_in = await UdpSocket.open(bind=rate_from.address, name="rate signal")
+
+        def on_rate(data: bytes, _addr, _now: float) -> None:
+            try:
+                wanted["rate"] = parse_rate(data)
+            except ParseError:
+                wanted["errors"] += 1   # counted, dropped
+
+        rate_in.callback = on_rate
     for ep in endpoints:
         if ep.listen:
             raise UsageError(f"{ep.url}: testsrc sends, so the URL needs a host, not '@'")
         sock = await UdpSocket.open(peer=ep.address, device=ep.get_str("dev"))
         outputs.append(_Output(ep, sock))
     fps = options.get("fps", 30)
-    stats = {"frames": 0, "datagrams": 0, "bytes": 0, "elapsed_s": 0.0, "late_frames": 0}
+    stats = {"frames": 0, "datagrams": 0, "bytes": 0, "elapsed_s": 0.0, "late_frames": 0,
+             "bitrate_targets": []}
     encode_ms: list[float] = []     # per frame index: capture -> its datagrams sent
     start = time.monotonic()
     next_report = start + 1.0
@@ -111,6 +134,11 @@ async def stream(endpoints: list[Endpoint], options: dict, duration: float, fram
                 await asyncio.sleep(delay)
             elif delay < -1.0 / fps:
                 stats["late_frames"] += 1
+            if wanted["rate"] is not None:
+                before = source.bitrate
+                if source.set_bitrate(wanted["rate"]) != before:
+                    stats["bitrate_targets"].append([index, source.bitrate])
+                wanted["rate"] = None
             capture_ns = time.time_ns()
             datagrams = source.encode_frame(capture_ns)
             _send_all(outputs, datagrams, capture_ns / 1e9, stats)
@@ -123,6 +151,9 @@ async def stream(endpoints: list[Endpoint], options: dict, duration: float, fram
                 progress(dict(stats))
         _send_all(outputs, source.close(), time.time(), stats)
     finally:
+        stats["rate_errors"] = wanted["errors"]
+        if rate_in is not None:
+            rate_in.close()
         for out in outputs:
             stats["send_deferred"] = stats.get("send_deferred", 0) + out.sock.send_deferred
             out.sock.close()
@@ -157,8 +188,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"testsrc: {s['frames']} frames, {s['datagrams']} datagrams, {rate:.2f} Mbit/s, "
               f"{s['elapsed_s']:.0f}s", file=sys.stderr, flush=True)
 
+    rate_from = parse_endpoints(args.rate_from, ("udp",))[0] if args.rate_from else None
+    if rate_from is not None and args.codec != "h264":
+        raise UsageError("--rate-from re-targets the H.264 encoder: use --codec h264")
     stats = asyncio.run(stream(endpoints, options, duration, args.frames,
-                               None if args.quiet else progress))
+                               None if args.quiet else progress, rate_from=rate_from))
     print(f"testsrc: done: {stats['frames']} frames, {stats['datagrams']} datagrams, "
           f"{stats['bytes']} bytes, {stats['bitrate_bps'] / 1e6:.2f} Mbit/s, {stats['late_frames']} late",
           file=sys.stderr)

@@ -48,7 +48,7 @@ class TestSource:
     def __init__(self, *, width: int = 1280, height: int = 720, fps: int = 30,
                  bitrate: int = 4_000_000, gop: int = 60, bframes: int = 0,
                  codec: str = "h264", audio: str | None = "aac", stream_id: int = 1,
-                 stamp: bool = True, cbr: bool = False) -> None:
+                 stamp: bool = True, cbr: bool = False, adaptive: bool = False) -> None:
         """``cbr``: constant bit rate like a broadcast encoder (H.264 NAL HRD CBR with filler,
         VBV of two frames) — a synthetic picture is otherwise far cheaper than its target."""
         import av
@@ -72,10 +72,16 @@ class TestSource:
             params = f"keyint={gop}:min-keyint={gop}:scenecut=0:aud=1:bframes={bframes}"
             if bframes:
                 params += ":b-adapt=0:rc-lookahead=0"
-            if cbr:
+            options = {"preset": "ultrafast", "tune": "zerolatency"}
+            if adaptive:
+                # ABR under a VBV ceiling set through the codec context (maxrate/bufsize):
+                # libx264 then reconfigures its target whenever bit_rate changes between
+                # pictures (FFmpeg's reconfig_encoder), so set_bitrate() acts within frames.
+                options.update(maxrate=str(bitrate), bufsize=str(max(2 * bitrate // fps, 1000)))
+            elif cbr:
                 kbps = bitrate // 1000
                 params += f":nal-hrd=cbr:vbv-maxrate={kbps}:vbv-bufsize={max(2 * kbps // fps, 1)}"
-            options = {"preset": "ultrafast", "tune": "zerolatency", "x264-params": params}
+            options["x264-params"] = params
             self._video = self._container.add_stream("libx264", rate=fps, options=options)
         else:
             params = (f"keyint={gop}:min-keyint={gop}:scenecut=0:aud=1:bframes={bframes}"
@@ -88,6 +94,10 @@ class TestSource:
         self._video.width, self._video.height = self.width, self.height
         self._video.pix_fmt = "yuv420p"
         self._video.bit_rate = bitrate
+        self.max_bitrate = bitrate
+        self.adaptive = adaptive and codec == "h264"
+        self.retargets = 0
+        self._fill_budget = 0.0       # adaptive: bytes the target rate still allows
         self._video.codec_context.time_base = fractions.Fraction(1, fps)
         self._capture_ns: dict[int, int] = {}
         self.key_indices: list[int] = []  # indices of the pictures encoded as key frames
@@ -142,6 +152,21 @@ class TestSource:
                 self._container.mux(packet)
 
     # -- public ---------------------------------------------------------------------------
+    @property
+    def bitrate(self) -> int:
+        return self._video.codec_context.bit_rate
+
+    def set_bitrate(self, bps: float) -> int:
+        """Re-target the video encoder (``adaptive`` sources only) between pictures, within
+        [100 kbit/s, the configured bitrate — the VBV ceiling]; returns the new target."""
+        if not self.adaptive:
+            raise ValueError("set_bitrate needs a source made with adaptive=True (H.264)")
+        target = int(max(100_000, min(self.max_bitrate, bps)))
+        if target != self._video.codec_context.bit_rate:
+            self._video.codec_context.bit_rate = target
+            self.retargets += 1
+        return target
+
     def encode_frame(self, capture_ns: int) -> list[bytes]:
         """Make, encode, stamp and mux the next picture; return the datagrams it produced.
 
@@ -171,12 +196,28 @@ class TestSource:
                 self.key_indices.append(pts_index)
             data = insert_stamp(data, CaptureStamp(self.stream_id, pts_index, capture_ns),
                                 self.codec)
+        if self.adaptive:
+            data = self._fill_to_target(data)
         out = av.Packet(data)
         out.pts, out.dts, out.time_base = packet.pts, packet.dts, packet.time_base
         out.is_keyframe = packet.is_keyframe
         out.stream = self._video
         self._container.mux(out)
         self.video_packets += 1
+
+    def _fill_to_target(self, data: bytes) -> bytes:
+        """Pad a picture with an H.264 filler-data NAL unit (type 12, what an HRD-CBR
+        encoder sends) so the stream runs at the target rate: a synthetic picture is cheap
+        and ABR alone would undershoot, which would hide whether the rate is followed. Big
+        pictures (key frames) borrow from the following ones, as a VBV does; at most one
+        picture's worth of unused budget carries over."""
+        per_picture = self._video.codec_context.bit_rate / 8 / self.fps
+        self._fill_budget = min(self._fill_budget + per_picture, 2 * per_picture) - len(data)
+        pad = int(self._fill_budget) - 6
+        if pad <= 0:
+            return data
+        self._fill_budget -= pad + 6
+        return data + b"\x00\x00\x00\x01\x0c" + b"\xff" * pad + b"\x80"
 
     def _datagrams(self, final: bool) -> list[bytes]:
         self._pending += self._sink.buffer

@@ -99,3 +99,61 @@ def run(controller, *, delay: float = 0.05, rate: float | None = None,
         "rates": rates,
         "queueing": queueing,
     }
+
+
+def run_encoder_loop(estimator, *, delay: float = 0.015, rate: float | None = None,
+                     trace: DeliveryTrace | None = None, duration: float = 30.0,
+                     fps: int = 30, mss: int = 1200, feedback_interval: float = 0.05,
+                     queue: float = 1.0, overhead: float = 1.08) -> dict:
+    """A live encoder in a closed loop with ``estimator`` (:class:`EncoderRate`): each
+    picture (``fps``) is the signalled rate's share × ``overhead`` (audio, TS, RTP), sent as
+    a burst of ``mss`` packets through the bottleneck; the receiver reports arrivals every
+    ``feedback_interval`` (CCFB) over the reverse path. Results: the signal over time
+    [(t, bit/s)], per-packet queueing delay [(t, s)], and each picture's delivery time after
+    capture [(t, s)]."""
+    fwd = Link(delay=delay, rate=rate, trace=trace, queue_limit=queue,
+               rng=random.Random(1))
+    rev = Link(delay=delay, rng=random.Random(2))
+    signal: list[tuple[float, float]] = []
+    queueing: list[tuple[float, float]] = []
+    pictures: dict[int, list] = {}       # index -> [capture, packets left, last arrival]
+    arrivals: list[tuple[int, float]] = []
+    seq = 0
+    target = estimator.rate_bps
+    now, next_frame, next_report = 0.0, 0.0, feedback_interval
+    index = 0
+    while now < duration:
+        now = min(t for t in (fwd.next_time(), rev.next_time(), next_frame, next_report)
+                  if t is not None)
+        for s, sent_at, pic in fwd.poll(now):
+            queueing.append((sent_at, now - sent_at - delay - mss * 8 / (rate or 1e12)))
+            arrivals.append((s, now))
+            p = pictures[pic]
+            p[1] -= 1
+            p[2] = now
+        for report in rev.poll(now):
+            estimator.on_feedback(report, now)
+        if now >= next_report:
+            if arrivals:
+                rev.send(list(arrivals), now, 40 + 2 * len(arrivals))
+                arrivals.clear()
+            next_report += feedback_interval
+        if now >= next_frame:
+            told = estimator.poll(now)
+            if told is not None:
+                target = told
+            signal.append((now, target))
+            size = int(target * overhead / 8 / fps)
+            count = max(1, -(-size // mss))
+            pictures[index] = [now, count, None]
+            for _ in range(count):
+                fwd.send((seq & 0xFFFF, now, index), now, mss)
+                estimator.on_sent(seq & 0xFFFF, mss, now)
+                seq += 1
+            index += 1
+            next_frame += 1.0 / fps
+    done = [(c, last - c) for c, left, last in pictures.values() if left == 0 and last]
+    return {"signal": signal, "queueing": queueing, "pictures": done,
+            # (pictures of the last second may still be on their way: not counted)
+            "lost_pictures": sum(1 for c, left, _ in pictures.values()
+                                 if left > 0 and c < duration - 1.0)}

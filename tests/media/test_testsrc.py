@@ -58,3 +58,37 @@ def test_cbr_holds_the_target_rate_where_plain_abr_undershoots():
 
     assert rate() < 0.6 * 4e6                      # a synthetic picture is cheap
     assert 0.9 * 4e6 < rate(cbr=True) < 1.15 * 4e6  # CBR pads to the target, like an encoder
+
+
+def test_an_adaptive_source_follows_its_rate_target_within_a_few_pictures():
+    from strata_roq.media.probe import MediaProbe
+
+    src = TestSource(width=640, height=360, fps=30, bitrate=6_000_000, gop=30, audio=None,
+                     adaptive=True)
+    probe = MediaProbe("udp", decode=True)
+    sizes = []
+    for i in range(210):
+        if i == 60:
+            assert src.set_bitrate(2_000_000) == 2_000_000
+        if i == 150:
+            assert src.set_bitrate(50e6) == 6_000_000        # the configured rate is the ceiling
+        datagrams = src.encode_frame(int(i * 1e9 / 30))
+        sizes.append(sum(len(d) for d in datagrams))
+        for d in datagrams:
+            probe.feed(d, i / 30)
+    probe.finish()
+
+    def mbps(a, b):
+        return sum(sizes[a:b]) * 8 / ((b - a) / 30) / 1e6
+
+    assert 5.7 < mbps(30, 60) < 6.6                     # TS overhead on top of the target
+    assert 1.8 < mbps(63, 150) < 2.3 and max(sizes[63:150]) < 2e6 / 8 / 30 * 4
+    assert 5.7 < mbps(153, 210) < 6.6
+    assert src.retargets == 2
+    report = probe.report()
+    assert report["video"]["frames"] == 210 and report["video"]["decoded"] == 210   # filler is harmless
+
+
+def test_set_bitrate_needs_an_adaptive_source():
+    with pytest.raises(ValueError):
+        TestSource(width=160, height=120, audio=None).set_bitrate(1e6)

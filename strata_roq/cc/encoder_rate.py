@@ -1,0 +1,109 @@
+"""The encoder's rate, from the media's own feedback: the sender's side of the loop
+"estimate → signal → encoder re-targets → media rate → feedback".
+
+Sans-I/O. In: every RTP packet sent (``on_sent``: seq, bytes, now) and every RFC 8888
+(CCFB) report's arrivals (``on_feedback``: [(seq, arrival or None)], now). The one-way-
+delay-gradient controller (:mod:`.gradient`) judges queueing from send and arrival times;
+its rate becomes the signal through :class:`~strata_roq.cc.rate_signal.RateSignal`
+(down at once, up slowly). Out: ``poll(now)`` gives the rate to tell the encoder when it
+changed, and again every ``repeat`` seconds (the message may be lost).
+
+The media is *application-limited*: the encoder sends what it was told, so delivery never
+shows capacity above the current rate. So the controller may grow past what is delivered
+only by ``headroom`` (×1.5, GCC's rule) — enough to climb back after a dip within seconds,
+never a leap into a queue. When feedback stops (the path died, the reports are lost) the
+signal halves every ``silence`` seconds: sending at the old rate into a dead path helps
+nobody.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from strata_roq.cc.base import WindowedMax
+from strata_roq.cc.gradient import GradientController
+from strata_roq.cc.rate_signal import RateSignal
+
+
+#: A standing queue is drained within this long (s).
+DRAIN = 0.5
+#: Feedback before the estimate may move the signal (s): the first rounds see a
+#: connection still starting (handshake, the first key frame, QUIC's slow start).
+WARMUP = 1.0
+
+
+class EncoderRate:
+    def __init__(self, initial_bps: float, *, max_bps: float | None = None,
+                 min_bps: float = 200_000.0, headroom: float = 1.5, repeat: float = 1.0,
+                 silence: float = 1.0, controller: GradientController | None = None,
+                 signal: RateSignal | None = None) -> None:
+        self.max_bps = max_bps or initial_bps
+        self.min_bps = min_bps
+        self.headroom = headroom
+        self.repeat = repeat
+        self.silence = silence
+        self.controller = controller or GradientController(initial_rate=initial_bps / 8,
+                                                           min_rate=min_bps / 8)
+        self.signal = signal or RateSignal(floor=min_bps, margin=1.0)
+        self.rate_bps = float(initial_bps)
+        self._sent: OrderedDict[int, tuple[float, int]] = OrderedDict()   # seq -> (time, bytes)
+        self._last_feedback: float | None = None
+        self._last_told: float | None = None
+        self._told_rate: int | None = None
+        self.acked = 0
+        self.lost = 0
+        self._delivered = WindowedMax(2.0)     # best delivery rate of the last 2 s
+        self._first_feedback: float | None = None
+
+    def on_sent(self, seq: int, size: int, now: float) -> None:
+        sent = self._sent
+        sent[seq & 0xFFFF] = (now, size)
+        if len(sent) > 8192:                 # never acknowledged: forget the oldest
+            sent.popitem(last=False)
+        self.controller.on_sent(size, now)
+
+    def on_feedback(self, arrivals, now: float) -> None:
+        """``arrivals``: (RTP seq, arrival time or None) pairs from one CCFB report; arrival
+        times on any clock (only their differences matter)."""
+        ctrl = self.controller
+        self._last_feedback = now
+        if self._first_feedback is None:
+            self._first_feedback = now
+        for seq, arrival in arrivals:
+            item = self._sent.pop(seq & 0xFFFF, None)
+            if item is None:
+                continue
+            if arrival is None:
+                self.lost += 1
+                ctrl.on_loss(item[1], now)
+                continue
+            self.acked += 1
+            ctrl.on_ack(item[1], item[0], arrival, now)
+        if now - self._first_feedback < WARMUP:
+            ctrl.pacing_rate = max(ctrl.pacing_rate, self.rate_bps / 8)   # hold the start rate
+        elif ctrl.delivery_rate > 0:
+            # Application-limited: never more than headroom × the best recent delivery.
+            delivered = self._delivered.update(now, ctrl.delivery_rate)
+            ctrl.pacing_rate = min(ctrl.pacing_rate, self.headroom * delivered)
+            if ctrl.standing_queue > ctrl.target:
+                # A queue stands (the capacity fell under a higher rate): sending at 0.9 ×
+                # the delivery rate would drain it at a trickle, the pictures behind it late
+                # for seconds. Drain it within DRAIN seconds instead (at least half speed).
+                share = max(0.5, 1.0 - ctrl.standing_queue / DRAIN)
+                ctrl.pacing_rate = min(ctrl.pacing_rate, share * ctrl.delivery_rate)
+        instant = min(self.max_bps, max(self.min_bps, ctrl.pacing_rate * 8))
+        self.rate_bps = self.signal.update(instant)
+
+    def poll(self, now: float) -> int | None:
+        """The rate (bit/s) to tell the encoder now, or None if nothing needs saying."""
+        if self._last_feedback is not None and self._sent and \
+                now - self._last_feedback > self.silence:
+            self._last_feedback = now                      # halve once per silence period
+            self.rate_bps = max(self.min_bps, self.rate_bps / 2)
+            self.signal.signalled = self.signal.ewma = self.rate_bps
+        rate = int(self.rate_bps)
+        if rate != self._told_rate or self._last_told is None or \
+                now - self._last_told >= self.repeat:
+            self._told_rate, self._last_told = rate, now
+            return rate
+        return None

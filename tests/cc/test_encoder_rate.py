@@ -1,0 +1,64 @@
+"""The encoder rate loop in virtual time: a live encoder follows the signal through a
+12 → 4 → 12 Mbit/s capacity step (15 ms one way)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from strata_roq.cc.encoder_rate import EncoderRate
+from strata_roq.cc.rate_message import encode_rate, parse_rate
+from strata_roq.errors import ParseError
+from strata_roq.netsim.ccsim import run_encoder_loop
+from strata_roq.netsim.synthetic import trace_from_rates
+
+
+@pytest.fixture(scope="module")
+def loop():
+    trace = trace_from_rates([(0, 12e6), (10, 4e6), (20, 12e6)], 30)
+    return run_encoder_loop(EncoderRate(6e6, max_bps=20e6), trace=trace, duration=30)
+
+
+def _at(signal, t):
+    return next(s for when, s in signal if when >= t)
+
+
+def test_the_signal_falls_under_the_new_capacity_within_200_ms(loop):
+    assert _at(loop["signal"], 9.9) > 9e6
+    assert _at(loop["signal"], 10.2) * 1.08 < 4e6       # what the encoder then sends fits
+
+
+@pytest.mark.parametrize("start, end", [(5, 10), (14, 20), (25, 30)])
+def test_steady_state_moves_by_less_than_10_percent(loop, start, end):
+    v = [s for t, s in loop["signal"] if start <= t < end]
+    assert (max(v) - min(v)) / 2 / ((max(v) + min(v)) / 2) < 0.10
+
+
+def test_it_uses_the_capacity_and_climbs_back(loop):
+    assert _at(loop["signal"], 9.0) * 1.08 > 0.85 * 12e6
+    assert _at(loop["signal"], 17.0) * 1.08 > 0.8 * 4e6
+    assert _at(loop["signal"], 27.0) * 1.08 > 0.85 * 12e6
+
+
+def test_the_queue_the_fall_left_is_drained_within_a_second(loop):
+    late = [lat for t, lat in loop["pictures"] if 11.0 <= t < 20]
+    assert np.percentile(late, 95) < 0.1 and loop["lost_pictures"] <= 1
+
+
+def test_silence_halves_the_rate_and_poll_repeats():
+    est = EncoderRate(4e6)
+    assert est.poll(0.0) == 4_000_000
+    assert est.poll(0.5) is None and est.poll(1.0) == 4_000_000     # repeated each second
+    est.on_sent(1, 1200, 1.0)
+    est.on_feedback([(1, 1.02)], 1.05)
+    est.on_sent(2, 1200, 1.1)
+    assert est.poll(2.2) == 2_000_000                                # a second of silence
+    assert est.poll(3.3) == 1_000_000
+
+
+def test_rate_messages_round_trip_and_garbage_is_refused():
+    assert parse_rate(encode_rate(2.5e6)) == 2_500_000
+    for bad in (b"", b"{", b"[]", b'{"rate": 1}', b'{"rate_bps": "x"}', b'{"rate_bps": -5}',
+                b'{"rate_bps": true}', b"\xff"):
+        with pytest.raises(ParseError):
+            parse_rate(bad)
