@@ -18,7 +18,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from strata_roq.cc import CONTROLLERS, make_controller  # noqa: E402
 from strata_roq.cc.rate_signal import RateSignal  # noqa: E402
-from strata_roq.netsim.ccsim import run  # noqa: E402
+from strata_roq.cc.encoder_rate import EncoderRate  # noqa: E402
+from strata_roq.netsim.ccsim import run, run_encoder_loop  # noqa: E402
 from strata_roq.netsim.scenarios import _traces_dir  # noqa: E402
 from strata_roq.netsim.synthetic import trace_from_rates  # noqa: E402
 from strata_roq.netsim.trace import read_mahimahi  # noqa: E402
@@ -56,6 +57,23 @@ def main() -> None:
         mid = (max(v) + min(v)) / 2
         print(f"  steady at {what:16} {min(v) / 1e6:5.2f}–{max(v) / 1e6:5.2f} Mbit/s "
               f"(±{(max(v) - min(v)) / 2 / mid:.1%})")
+
+    # the closed loop a live encoder is in: its rate follows the signal (EncoderRate, fed by
+    # CCFB-style arrivals), through the same step at 30 ms RTT
+    loop = run_encoder_loop(EncoderRate(6e6, max_bps=20e6), delay=0.015, trace=trace,
+                            duration=d)
+    sig = loop["signal"]
+    fall = next(t for t, s in sig if t >= d / 3 and s * 1.08 <= 4e6) - d / 3
+    print(f"\nencoder in the loop (EncoderRate, 30 ms RTT): fits the new 4 Mbit/s "
+          f"{fall * 1000:.0f} ms after the fall; pictures lost {loop['lost_pictures']}")
+    for a, b, what in ((d / 6, d / 3, "12 Mbit/s"), (d / 2, 2 * d / 3, "4 Mbit/s"),
+                       (5 * d / 6, d, "12 Mbit/s again")):
+        v = [s for t, s in sig if a <= t < b]
+        lat = sorted(lat for t, lat in loop["pictures"] if a <= t < b)
+        mid = (max(v) + min(v)) / 2
+        print(f"  at {what:16} signal {min(v) / 1e6:5.2f}–{max(v) / 1e6:5.2f} Mbit/s "
+              f"(±{(max(v) - min(v)) / 2 / mid:.1%}), picture delivery p95 "
+              f"{lat[int(0.95 * len(lat))] * 1000:.0f} ms")
 
 
 if __name__ == "__main__":

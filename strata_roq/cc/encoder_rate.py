@@ -6,7 +6,8 @@ Sans-I/O. In: every RTP packet sent (``on_sent``: seq, bytes, now) and every RFC
 delay-gradient controller (:mod:`.gradient`) judges queueing from send and arrival times;
 its rate becomes the signal through :class:`~strata_roq.cc.rate_signal.RateSignal`
 (down at once, up slowly). Out: ``poll(now)`` gives the rate to tell the encoder when it
-changed, and again every ``repeat`` seconds (the message may be lost).
+changed, and again every ``repeat`` seconds (the message may be lost, or the encoder
+started after us).
 
 The media is *application-limited*: the encoder sends what it was told, so delivery never
 shows capacity above the current rate. So the controller may grow past what is delivered
@@ -26,15 +27,15 @@ from strata_roq.cc.rate_signal import RateSignal
 
 
 #: A standing queue is drained within this long (s).
-DRAIN = 0.5
+DRAIN = 1.0
 #: Feedback before the estimate may move the signal (s): the first rounds see a
 #: connection still starting (handshake, the first key frame, QUIC's slow start).
-WARMUP = 1.0
+WARMUP = 0.3
 
 
 class EncoderRate:
     def __init__(self, initial_bps: float, *, max_bps: float | None = None,
-                 min_bps: float = 200_000.0, headroom: float = 1.5, repeat: float = 1.0,
+                 min_bps: float = 200_000.0, headroom: float = 1.5, repeat: float = 0.25,
                  silence: float = 1.0, controller: GradientController | None = None,
                  signal: RateSignal | None = None) -> None:
         self.max_bps = max_bps or initial_bps
@@ -51,7 +52,6 @@ class EncoderRate:
         self._last_told: float | None = None
         self._told_rate: int | None = None
         self.acked = 0
-        self.lost = 0
         self._delivered = WindowedMax(2.0)     # best delivery rate of the last 2 s
         self._first_feedback: float | None = None
 
@@ -69,14 +69,15 @@ class EncoderRate:
         self._last_feedback = now
         if self._first_feedback is None:
             self._first_feedback = now
+        sent = self._sent
         for seq, arrival in arrivals:
-            item = self._sent.pop(seq & 0xFFFF, None)
-            if item is None:
-                continue
             if arrival is None:
-                self.lost += 1
-                ctrl.on_loss(item[1], now)
+                # Not arrived *yet* (a report covers packets still in a queue): a later
+                # report tells. Only packets never reported arrived age out of ``_sent``.
                 continue
+            item = sent.pop(seq & 0xFFFF, None)
+            if item is None:
+                continue                     # reported before (reports overlap)
             self.acked += 1
             ctrl.on_ack(item[1], item[0], arrival, now)
         if now - self._first_feedback < WARMUP:

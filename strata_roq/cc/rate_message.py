@@ -1,7 +1,7 @@
 """The encoder rate signal on the wire: one small JSON object per UDP datagram,
 ``{"rate_bps": 2500000}``, so any encoder wrapper (a shell script with ``socat``, an OBS
-plugin) can read it without a library. The sender repeats it once a second and on every
-change, so a lost datagram costs at most a second."""
+plugin) can read it without a library. The sender repeats it every 250 ms and on every
+change, so a lost datagram (or a late-starting encoder) costs at most that."""
 
 from __future__ import annotations
 

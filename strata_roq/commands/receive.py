@@ -30,6 +30,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--playout", action="store_true",
                    help="pace the output by the media's RTP timestamps through a jitter buffer "
                    "(adaptive delay, NetEQ-style) instead of handing packets on as they come")
+    p.add_argument("--playout-min", type=float, default=10.0, metavar="MS",
+                   help="with --playout: never play out sooner than this after the fastest "
+                        "packets (default 10 ms); a cushion for sudden delay jumps, such as a "
+                        "capacity fall before the encoder has followed the rate signal")
     p.add_argument("--web", metavar="HOST:PORT",
                    help="also serve the stream to browsers (player page + WebTransport, as "
                    "'strata-roq gateway' does); token/certificate options: use gateway")
@@ -70,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{source.url}: receive listens, write roq://@:PORT")
     if args.latency <= 0:
         raise UsageError("--latency must be greater than 0 ms")
+    if not 0 <= args.playout_min < args.latency:
+        raise UsageError(f"--playout-min {args.playout_min:g} ms must be at least 0 and under "
+                         f"--latency ({args.latency:g} ms)")
     from strata_roq.certs import load_or_generate
 
     cert, key = load_or_generate(source.get_str("cert"), source.get_str("key"))
@@ -149,7 +156,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
     gate = SessionGate()
 
     state = {"switches": 0, "deadline": deadline, "fec": FecReceiver(),
-             "playout": JitterBuffer() if args.playout else None,
+             "playout": JitterBuffer(minimum=args.playout_min / 1000.0) if args.playout else None,
              "ts": SeqUnwrapper(bits=32), "wake_at": 0.0, "owd": None, "owd_at": 0.0}
 
     def refuse(conn) -> None:
@@ -189,7 +196,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             forward(reorder.restart())
             state["fec"] = FecReceiver()
             if state["playout"] is not None:
-                state["playout"] = JitterBuffer()
+                state["playout"] = JitterBuffer(minimum=args.playout_min / 1000.0)
                 state["ts"] = SeqUnwrapper(bits=32)
             if deadline is not None:
                 state["deadline"] = DeadlineFilter(args.latency / 1000.0)

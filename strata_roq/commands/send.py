@@ -54,7 +54,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run CMD on every rate change, {rate} replaced by bit/s (also in "
                         "$STRATA_RATE_BPS): to re-target an external encoder")
     p.add_argument("--rate-max", default="8M", metavar="BITRATE",
-                   help="the encoder's ceiling, where the rate signal starts (default 8M)")
+                   help="the encoder's ceiling: the signal never asks for more (default 8M)")
+    p.add_argument("--rate-start", metavar="BITRATE",
+                   help="where the signal starts before feedback shows what the path carries "
+                        "(default: half of --rate-max; start low and climb, as WebRTC does)")
     p.add_argument("--insecure", action="store_true", help="do not verify the server certificate")
     p.add_argument("--keylog", metavar="FILE", help="append TLS secrets (SSLKEYLOGFILE format)")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
@@ -127,11 +130,15 @@ async def _rate_loop(args):
     from strata_roq.io.rate_out import RateOutput
 
     ceiling = parse_bitrate(args.rate_max, "--rate-max")
+    start = parse_bitrate(args.rate_start, "--rate-start") if args.rate_start else ceiling // 2
+    if start > ceiling:
+        raise UsageError(f"--rate-start {args.rate_start} is above --rate-max {args.rate_max}")
     targets = parse_endpoints(args.rate_to, ("udp",)) if args.rate_to else []
     for t in targets:
         if t.listen:
             raise UsageError(f"{t.url}: --rate-to sends, give the encoder's host and port")
-    return EncoderRate(ceiling), await RateOutput.open(targets, args.rate_command)
+    return (EncoderRate(start, max_bps=ceiling),
+            await RateOutput.open(targets, args.rate_command))
 
 
 async def _send(args, source, target, mode: str) -> int:
