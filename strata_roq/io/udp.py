@@ -5,7 +5,9 @@ one batch (recvmmsg-style; Python has no recvmmsg), and every datagram is stampe
 *kernel's* arrival time (``SO_TIMESTAMPNS``) mapped onto the injected clock: a packet's age
 starts when it reached the host, not when a busy event loop got round to it, so deadlines
 and latency measurements stay honest under CPU load. Received datagrams are queued
-(bounded); overflow is counted, never silent. Sends that meet a full socket buffer wait in
+(bounded); overflow is counted, never silent. A ``callback`` consumer (a protocol core that
+answers at once) is instead called with the clock's ``now`` — cores need time that never runs
+backwards, and they act now, whenever the packet came. Sends that meet a full socket buffer wait in
 a bounded backlog until the socket is writable.
 """
 
@@ -148,13 +150,15 @@ class UdpSocket:
                 # e.g. ICMP port unreachable for an earlier send: count it, keep reading.
                 self._send_error(exc)
                 continue
+            self.received += 1
+            if self.callback is not None:
+                # A core answering at once (RIST NACKs, a relay's emulated link) is driven by
+                # its clock, which must never run backwards: it gets the time it runs at.
+                self.callback(data, addr, self.clock.now())
+                continue
             self._on_datagram(data, addr, arrival(kernel_arrival(anc), now, wall))
 
     def _on_datagram(self, data: bytes, addr, arrival: float) -> None:
-        self.received += 1
-        if self.callback is not None:
-            self.callback(data, addr, arrival)
-            return
         if len(self._queue) >= self.max_queue:
             self.queue_drops += 1
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 
@@ -21,6 +22,11 @@ async def _pair(clock=None):
 async def test_arrival_is_when_the_kernel_got_it_not_when_a_busy_loop_read_it(clock):
     rx, tx = await _pair(clock)
     try:
+        # Linux turns receive timestamping on asynchronously when the first socket asks for
+        # it; until then a packet is stamped when read. One round trip lets it take effect.
+        tx.sendto(b"warm-up")
+        await rx.recv(timeout=1.0)
+        await asyncio.sleep(0.05)
         sent = clock.now()
         tx.sendto(b"x")
         time.sleep(0.15)            # the event loop is busy elsewhere (e.g. decoding)
@@ -115,3 +121,22 @@ def test_kernel_arrival_parses_a_timespec_and_ignores_other_messages():
     anc = [(socket.SOL_SOCKET, 99, b"junk"), (socket.SOL_SOCKET, 35, struct.pack("@qq", 5, 250_000_000))]
     assert kernel_arrival(anc) == pytest.approx(5.25)
     assert kernel_arrival([]) is None
+
+
+async def test_a_callback_core_is_given_the_time_it_runs_at_never_earlier():
+    # cores answering at once (RIST, the relay's links) need a clock that never runs back
+    rx, tx = await _pair()
+    seen = []
+    rx.callback = lambda data, addr, now: seen.append((now, RealClock().now()))
+    try:
+        tx.sendto(b"a")
+        time.sleep(0.1)             # arrived long before the loop reads it
+        for _ in range(50):
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        [(given, after)] = seen
+        assert after - given < 0.01            # "now", not the kernel's stamp 100 ms back
+    finally:
+        rx.close()
+        tx.close()
