@@ -33,11 +33,19 @@ def real_ts(path, seconds: int = 4) -> list[bytes]:
     return [data[i:i + PAYLOAD] for i in range(0, len(data), PAYLOAD)]
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def _free_port(even: bool = False) -> int:
+    """A free UDP port, never one handed out before in this run (the kernel may offer a port
+    again as soon as the probing socket closes, and two processes of a test would collide)."""
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
+        if port in _HANDED_OUT or (even and port + 1 in _HANDED_OUT):
+            continue
+        _HANDED_OUT.add(port)
         if not even:
             return port
         if port % 2 == 0 and port < 65000:
@@ -46,6 +54,7 @@ def _free_port(even: bool = False) -> int:
                     s2.bind(("127.0.0.1", port + 1))
                 except OSError:
                     continue
+            _HANDED_OUT.add(port + 1)
             return port
 
 
@@ -107,6 +116,7 @@ class Proc:
                                   start_new_session=True)
         self.first_line = ""
         if ready:
+            seen = []
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 line = self.p.stderr.readline()
@@ -115,8 +125,10 @@ class Proc:
                 if ready in line:
                     self.first_line = line
                     return
-            self.stop()
-            raise AssertionError(f"{argv[:4]} did not print {ready!r}: {self.p.stderr.read()}")
+                seen.append(line)
+            _, rest = self.stop()
+            raise AssertionError(f"{argv[3:5]} did not print {ready!r} (exit "
+                                 f"{self.p.returncode}): {''.join(seen) + rest}")
 
     def port(self) -> int:
         return int(self.first_line.split(" -> ")[0].rsplit(":", 1)[1].split()[0])
