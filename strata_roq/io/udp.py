@@ -155,6 +155,8 @@ class UdpSocket:
                 # A core answering at once (RIST NACKs, a relay's emulated link) is driven by
                 # its clock, which must never run backwards: it gets the time it runs at.
                 self.callback(data, addr, self.clock.now())
+                if self._sock is None:
+                    return                   # the callback closed us: the batch ends here
                 continue
             self._on_datagram(data, addr, arrival(kernel_arrival(anc), now, wall))
 

@@ -140,3 +140,25 @@ async def test_a_callback_core_is_given_the_time_it_runs_at_never_earlier():
     finally:
         rx.close()
         tx.close()
+
+
+async def test_a_callback_that_closes_the_socket_ends_the_batch_quietly():
+    rx, tx = await _pair()
+    got = []
+
+    def on_datagram(data, addr, now):
+        got.append(data)
+        rx.close()
+
+    rx.callback = on_datagram
+    try:
+        for i in range(3):
+            tx.sendto(bytes([i]))
+        for _ in range(50):
+            if got:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.02)
+        assert got == [b"\x00"] and rx.send_errors == 0
+    finally:
+        tx.close()
