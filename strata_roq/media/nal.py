@@ -129,6 +129,40 @@ class BitReader:
                 raise ParseError("Exp-Golomb code longer than 32 bits")
         return (1 << zeros) - 1 + (self.u(zeros) if zeros else 0)
 
+    def se(self) -> int:
+        k = self.ue()
+        return (k + 1) // 2 if k & 1 else -(k // 2)
+
+
+#: H.264 profiles whose SPS carries chroma format, bit depths and scaling lists (§7.3.2.1.1).
+_H264_HIGH_PROFILES = {100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135}
+
+
+def h264_sps_frame_num_bits(rbsp: bytes) -> tuple[int, int, bool]:
+    """``(sps id, bits of frame_num, separate_colour_plane)`` from an SPS RBSP (after the
+    NAL header byte), H.264 §7.3.2.1.1."""
+    r = BitReader(rbsp[:64])
+    profile = r.u(8)
+    r.u(16)                                    # constraint flags, level_idc
+    sps_id = r.ue()
+    separate = False
+    if profile in _H264_HIGH_PROFILES:
+        chroma = r.ue()
+        if chroma == 3:
+            separate = bool(r.u(1))
+        r.ue()                                 # bit_depth_luma_minus8
+        r.ue()                                 # bit_depth_chroma_minus8
+        r.u(1)                                 # qpprime_y_zero_transform_bypass_flag
+        if r.u(1):                             # seq_scaling_matrix_present_flag
+            for i in range(8 if chroma != 3 else 12):
+                if r.u(1):                     # scaling_list_present: skip its deltas
+                    last = following = 8
+                    for _ in range(16 if i < 6 else 64):
+                        if following:
+                            following = (last + r.se() + 256) % 256
+                        last = following or last
+    return sps_id, r.ue() + 4, separate
+
 
 def _ff_coded(rbsp: bytes, i: int) -> tuple[int, int] | None:
     """An SEI payloadType/payloadSize value (0xFF bytes add 255 each); (value, next index)."""
@@ -162,6 +196,8 @@ class AccessUnitInfo:
     kind: FrameKind = FrameKind.UNKNOWN
     reference: bool = True          # False: no other picture depends on it (disposable)
     temporal_id: int = 0
+    frame_num: int | None = None    # H.264 slice frame_num, once the SPS was seen
+    max_frame_num: int = 0          # its modulus (2 ** log2_max_frame_num)
     nal_types: list[int] = field(default_factory=list)
     user_data: list[bytes] = field(default_factory=list)  # SEI user-data-unregistered payloads
 
@@ -183,6 +219,8 @@ class NalScanner:
             raise ValueError(f"unsupported video codec {codec!r}")
         self.codec = codec
         self.hevc_extra_bits: dict[int, int] = {}
+        self.h264_sps: dict[int, tuple[int, bool]] = {}   # sps id -> (frame_num bits, sep.)
+        self.h264_pps: dict[int, int] = {}                # pps id -> sps id
 
     def scan(self, data: bytes, limit: int | None = None) -> AccessUnitInfo:
         """Classify the access unit in ``data`` (Annex-B), reading at most ``limit`` bytes."""
@@ -210,12 +248,27 @@ class NalScanner:
                 if ptype == SEI_USER_DATA_UNREGISTERED:
                     info.user_data.append(payload)
             return False
+        if nal_type == H264_NAL_SPS:
+            sps_id, bits, separate = h264_sps_frame_num_bits(unescape_rbsp(data[start + 1:end]))
+            self.h264_sps[sps_id] = (bits, separate)
+            return False
+        if nal_type == H264_NAL_PPS:
+            reader = BitReader(unescape_rbsp(data[start + 1:min(end, start + 16)]))
+            pps_id = reader.ue()
+            self.h264_pps[pps_id] = reader.ue()
+            return False
         if nal_type in (H264_NAL_SLICE, H264_NAL_IDR):
             info.reference = (header >> 5) & 3 != 0
             reader = BitReader(unescape_rbsp(data[start + 1:min(end, start + 24)]))
             reader.ue()  # first_mb_in_slice
             slice_type = reader.ue() % 5
             info.kind = FrameKind.IDR if nal_type == H264_NAL_IDR else _H264_SLICE_KIND[slice_type]
+            sps = self.h264_sps.get(self.h264_pps.get(reader.ue(), -1))
+            if sps is not None:
+                if sps[1]:
+                    reader.u(2)  # colour_plane_id
+                info.frame_num = reader.u(sps[0])
+                info.max_frame_num = 1 << sps[0]
             return True
         return False
 

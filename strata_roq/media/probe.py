@@ -16,6 +16,7 @@ import numpy as np
 
 from strata_roq.errors import ParseError
 from strata_roq.media.nal import FrameKind, NalScanner
+from strata_roq.media.refchain import ReferenceChain
 from strata_roq.rtp.packet import payload_bounds
 from strata_roq.media.stamp import find_stamp
 from strata_roq.media.ts import PesUnit, TsDemuxer
@@ -77,6 +78,8 @@ class MediaProbe:
         self._last_pts: int | None = None
         self._scanner: NalScanner | None = None
         self._decoder = None
+        self.chain = ReferenceChain()      # H.264: pictures delivered without a reference
+        self.corrupt = 0                   # frames the decoder flagged corrupt
 
     # -- input ----------------------------------------------------------------------------
     def feed(self, datagram: bytes, now: float) -> None:
@@ -144,6 +147,7 @@ class MediaProbe:
             self.damaged_frames += 1
         au = self._scanner.scan(unit.data)
         self.kinds[au.kind.value] += 1
+        self.chain.check(au)
         stamp = find_stamp(au.user_data)
         if stamp is not None:
             self.stamped += 1
@@ -184,9 +188,12 @@ class MediaProbe:
         packet.pts = unit.pts
         packet.dts = unit.dts
         try:
-            self.decoded += len(self._decoder.decode(packet))
+            frames = self._decoder.decode(packet)
         except Exception:  # noqa: BLE001 - any decoder error means "not decodable"
             self.decode_errors += 1
+            return
+        self.decoded += len(frames)
+        self.corrupt += sum(1 for f in frames if f.is_corrupt)
 
     # -- output ---------------------------------------------------------------------------
     def missing_indices(self) -> list[int]:
@@ -214,6 +221,11 @@ class MediaProbe:
                 "key_frame_indices": key,
                 "decoded": self.decoded,
                 "decode_errors": self.decode_errors,
+                "corrupt": self.corrupt,
+                # H.264 pictures that arrived after one of their references was lost (a
+                # frame_num gap): they decode, concealed, not correctly
+                "reference_missing": self.chain.damaged,
+                "reference_gaps": self.chain.gaps,
                 "damaged": self.damaged_frames,
                 "stamped": self.stamped,
                 "repeated": self.repeated_frames,
