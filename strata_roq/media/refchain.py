@@ -33,6 +33,8 @@ class ReferenceChain:
         elif self.prev_ref is not None and info.frame_num != (self.prev_ref + 1) % info.max_frame_num:
             self.gaps += 1
             self.broken = True
+            # resynchronise on the reference this picture implies, so one loss is one gap
+            self.prev_ref = (info.frame_num - 1) % info.max_frame_num
         if info.reference:
             self.prev_ref = info.frame_num
         if self.broken:
