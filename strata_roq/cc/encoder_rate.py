@@ -12,7 +12,8 @@ started after us).
 The media is *application-limited*: the encoder sends what it was told, so delivery never
 shows capacity above the current rate. So the controller may grow past what is delivered
 only by ``headroom`` (×1.5, GCC's rule) — enough to climb back after a dip within seconds,
-never a leap into a queue. When feedback stops (the path died, the reports are lost) the
+never a leap into a queue — or up to ``demand_bps``, the source's full rate, while the
+sender itself holds part of the media back. When feedback stops (the path died, the reports are lost) the
 signal halves every ``silence`` seconds: sending at the old rate into a dead path helps
 nobody.
 """
@@ -53,6 +54,9 @@ class EncoderRate:
         self._told_rate: int | None = None
         self.acked = 0
         self._delivered = WindowedMax(2.0)     # best delivery rate of the last 2 s
+        #: What the source would send if all of it went (bit/s), when the sender holds part
+        #: of it back (layer thinning): the estimate may grow to it, so the layer can return.
+        self.demand_bps: float | None = None
         self._first_feedback: float | None = None
 
     def on_sent(self, seq: int, size: int, now: float) -> None:
@@ -85,7 +89,10 @@ class EncoderRate:
         elif ctrl.delivery_rate > 0:
             # Application-limited: never more than headroom × the best recent delivery.
             delivered = self._delivered.update(now, ctrl.delivery_rate)
-            ctrl.pacing_rate = min(ctrl.pacing_rate, self.headroom * delivered)
+            cap = self.headroom * delivered
+            if self.demand_bps:
+                cap = max(cap, self.demand_bps / 8)
+            ctrl.pacing_rate = min(ctrl.pacing_rate, cap)
             if ctrl.standing_queue > ctrl.target:
                 # A queue stands (the capacity fell under a higher rate): sending at 0.9 ×
                 # the delivery rate would drain it at a trickle, the pictures behind it late

@@ -13,7 +13,8 @@ import struct
 import sys
 import time
 
-from strata_roq.errors import UsageError
+from strata_roq.errors import ParseError, UsageError
+from strata_roq.rtp.packet import payload_bounds
 from strata_roq.units import parse_bitrate
 from strata_roq.urls import parse_endpoint, parse_endpoints
 
@@ -58,6 +59,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate-start", metavar="BITRATE",
                    help="where the signal starts before feedback shows what the path carries "
                         "(default: half of --rate-max; start low and climb, as WebRTC does)")
+    p.add_argument("--layer-drop", choices=("auto", "off"), default="auto",
+                   help="one roq:// path, MPEG-TS media: when the path's safe rate falls under "
+                        "the media's, drop the disposable pictures (H.264 nal_ref_idc 0, HEVC "
+                        "sub-layer non-reference) and, after a lost reference picture, the rest "
+                        "of its GOP, so the stream stays decodable (default auto)")
     p.add_argument("--insecure", action="store_true", help="do not verify the server certificate")
     p.add_argument("--keylog", metavar="FILE", help="append TLS secrets (SSLKEYLOGFILE format)")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
@@ -158,6 +164,8 @@ async def _send(args, source, target, mode: str) -> int:
     ssrc, seq = random.randrange(1 << 32) & ~1, random.randrange(1 << 16)
     rate, rate_out = await _rate_loop(args)
     wrap = source.scheme == "udp"
+    layers = _Layers(rate) if args.layer_drop == "auto" else None
+    estimator = rate or (layers.estimator if layers else None)
     start = time.monotonic()
     reports = None
     last_ts = 0
@@ -165,20 +173,24 @@ async def _send(args, source, target, mode: str) -> int:
     def current(proto) -> dict:
         out = {**proto.roq.stats.as_dict(), "rtcp_sent": proto.rtcp.sent,
                "quic": transport_stats(proto._quic)}  # noqa: SLF001
+        out["elapsed_s"] = round(time.monotonic() - start, 3)
         if rate is not None:
-            out["elapsed_s"] = round(time.monotonic() - start, 3)
             out["rate_signal_bps"] = int(rate.rate_bps)
             out["rate_told"] = rate_out.told
             out["rate_command_runs"] = rate_out.command_runs
+        if layers is not None:
+            out["layers"] = layers.stats(time.monotonic())
         return out
 
     try:
         async with connect(target.host, target.port, configuration=config,
                            create_protocol=lambda *a, **k: RoqSenderProtocol(*a, mode=mode, **k),
                            wait_connected=True) as proto:
-            if rate is not None:
-                proto.roq.on_ccfb = lambda arrivals, now: rate.on_feedback(
+            if estimator is not None:
+                proto.roq.on_ccfb = lambda arrivals, now: estimator.on_feedback(
                     [item for items in arrivals.values() for item in items], now)
+            if layers is not None:
+                proto.roq.on_reference_lost = lambda _index: layers.thinner.reference_lost()
             if not args.quiet:
                 print(f"send: {source.url} -> {target.url} (mode {mode}, latency {args.latency:g} ms)",
                       file=sys.stderr, flush=True)
@@ -189,6 +201,11 @@ async def _send(args, source, target, mode: str) -> int:
                     item = await sock.recv(timeout=0.2)
                     while item is not None:
                         data, _addr, arrival = item
+                        item = sock.get_nowait()
+                        if layers is not None:
+                            data = layers.thin(data, wrap, arrival)
+                            if not data:
+                                continue            # all of it was a dropped picture
                         if wrap:
                             last_ts = int(arrival * 90000) & 0xFFFFFFFF
                             data = _RTP.pack(0x80, 33, seq, last_ts, ssrc) + data
@@ -200,15 +217,16 @@ async def _send(args, source, target, mode: str) -> int:
                         if frame is not None:
                             proto.roq.send(data, frame, arrival)
                             proto.transmit()
-                            if rate is not None:
-                                rate.on_sent((data[2] << 8) | data[3], len(data),
-                                             time.monotonic())
+                            if estimator is not None:
+                                estimator.on_sent((data[2] << 8) | data[3], len(data),
+                                                  time.monotonic())
                         for done in framer.pop_completed():
                             proto.roq.end_frame(done)
-                        item = sock.get_nowait()
                     now = time.monotonic()
                     if rate is not None and (told := rate.poll(now)) is not None:
                         rate_out.tell(told)
+                    if layers is not None:
+                        layers.decide(now)
                     if proto.roq.stats.packets:   # Sender Reports once media flows (§5.4)
                         reports = reports or SenderReports(ssrc)
                         sr = reports.poll(now, time.time(), last_ts, proto.roq.stats.packets,
@@ -231,6 +249,56 @@ async def _send(args, source, target, mode: str) -> int:
     if not args.quiet:
         print("send: " + json.dumps(stats), file=sys.stderr)
     return 0
+
+
+class _Layers:
+    """Layer thinning on the single-path sender: the safe-rate estimate (the encoder rate
+    loop's, or one of its own), the policy, and the TS thinner; RTP input keeps a gap-free
+    sequence (dropped packets are renumbered out)."""
+
+    def __init__(self, rate) -> None:
+        from strata_roq.cc.encoder_rate import EncoderRate
+        from strata_roq.cc.layer_policy import LayerPolicy
+        from strata_roq.media.thinning import TsThinner
+
+        # Without an encoder to steer, the estimate is only measured: it starts high and the
+        # delivery cap brings it down to what the path shows.
+        self.estimator = rate or EncoderRate(100e6, max_bps=1e9)
+        self.policy = LayerPolicy()
+        self.thinner = TsThinner()
+        self.seq_shift = 0          # RTP input: packets removed whole so far
+        self.rtp_other = 0          # RTP packets that are not MP2T: never thinned
+
+    def thin(self, data: bytes, raw_ts: bool, now: float) -> bytes:
+        self.policy.on_media(len(data) + (12 if raw_ts else 0), now)
+        if raw_ts:
+            return self.thinner.filter(data)
+        try:
+            start, end = payload_bounds(data)
+        except ParseError:
+            return data                       # the framer counts it
+        if data[1] & 0x7F != 33:
+            self.rtp_other += 1
+            return data
+        payload = data[start:end]
+        thinned = self.thinner.filter(payload)
+        if not thinned:
+            self.seq_shift += 1
+            return b""
+        if thinned is not payload:
+            data = data[:start] + thinned + data[end:]
+        if self.seq_shift:
+            seq = (((data[2] << 8) | data[3]) - self.seq_shift) & 0xFFFF
+            data = data[:2] + seq.to_bytes(2, "big") + data[4:]
+        return data
+
+    def decide(self, now: float) -> None:
+        self.estimator.demand_bps = self.policy.media_bps(now)
+        self.thinner.drop_disposable = self.policy.update(self.estimator.rate_bps, now)
+
+    def stats(self, now: float) -> dict:
+        return {**self.policy.stats(now), "safe_bps": int(self.estimator.rate_bps),
+                **self.thinner.stats.as_dict()}
 
 
 async def _send_bonded(args, source, targets) -> int:

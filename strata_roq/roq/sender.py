@@ -25,6 +25,7 @@ from aioquic.quic.connection import QuicConnection
 from aioquic.quic.events import DatagramFrameReceived, StopSendingReceived, StreamDataReceived
 
 from strata_roq.media.frames import MediaFrame
+from strata_roq.media.nal import FrameKind
 from strata_roq.roq.receiver import RoqReceiver
 from strata_roq.roq.priority import (TOP, can_open_uni_stream, enable_stream_priority,
                                      set_stream_rank)
@@ -49,6 +50,7 @@ class SenderStats:
     dropped_too_big: int = 0          # packets that did not fit a DATAGRAM
     dropped_late: int = 0             # packets of frames already past their deadline
     dropped_stream_limit: int = 0     # packets of frames the peer had no stream credit for
+    references_lost: int = 0          # reference pictures of those that will not arrive whole
     frames_stream_limited: int = 0    # frames not sent: the peer's MAX_STREAMS was reached
     rtcp_received: int = 0            # RTCP compounds from the receiver (§5.4)
     rtcp_errors: int = 0
@@ -66,6 +68,7 @@ class _OpenStream:
     deadline: float
     index: int = 0
     important: bool = False
+    video_reference: bool = False   # a picture others predict from: losing it matters more
     finished: bool = False
     cancelled: bool = False
     frames: list[int] = field(default_factory=list)
@@ -91,6 +94,11 @@ class RoqSender:
         self.feedback: deque[tuple[float, dict]] = deque(maxlen=64)
         #: Called with (arrivals, now) for every CCFB report (the bonded sender's feedback).
         self.on_ccfb = None
+        #: Called with a frame index when a reference picture will not arrive whole (reset,
+        #: stopped by the receiver, dropped late or for want of stream credit): the pictures
+        #: after it are undecodable until the next key frame (see media.thinning).
+        self.on_reference_lost = None
+        self._last_lost = -1
 
     # -- sending ----------------------------------------------------------------------------
     def send(self, packet: bytes, frame: MediaFrame | None, now: float) -> bool:
@@ -99,6 +107,8 @@ class RoqSender:
         if frame is not None:
             if frame.deadline <= now:
                 self.stats.dropped_late += 1  # better never than late: discard at the sender
+                if _is_video_reference(frame):
+                    self._reference_lost(frame.index)
                 return False
             if mode == "frame" or (mode == "hybrid" and frame.priority >= HYBRID_STREAM_PRIORITY):
                 return self._send_on_frame_stream(packet, frame)
@@ -116,10 +126,13 @@ class RoqSender:
             state = _OpenStream(-1, frame.deadline, frame.index, cancelled=True)
             self._by_frame[frame.index] = state
             self.stats.frames_stream_limited += 1
+            if _is_video_reference(frame):
+                self._reference_lost(frame.index)
         if state is None:
             sid = self.quic.get_next_available_stream_id(is_unidirectional=True)
             state = _OpenStream(sid, frame.deadline, frame.index,
-                                frame.priority >= HYBRID_STREAM_PRIORITY, frames=[frame.index])
+                                frame.priority >= HYBRID_STREAM_PRIORITY,
+                                _is_video_reference(frame), frames=[frame.index])
             self._by_frame[frame.index] = state
             self._by_stream[sid] = state
             self.stats.streams_opened += 1
@@ -225,6 +238,8 @@ class RoqSender:
             # packets are dropped rather than opening a new stream.
             self.quic.reset_stream(state.stream_id, RoqErrorCode.FRAME_CANCELLED)
             state.cancelled = True
+            if state.video_reference:
+                self._reference_lost(index)
             ahead -= unsent
             resets += 1
             if state.deadline > now:
@@ -250,6 +265,15 @@ class RoqSender:
             state = self._by_stream.get(event.stream_id)
             if state is not None:
                 state.cancelled = True  # aioquic answers with RESET_STREAM itself
+                if state.video_reference:
+                    self._reference_lost(state.index)
+
+    def _reference_lost(self, index: int) -> None:
+        if index != self._last_lost:
+            self._last_lost = index
+            self.stats.references_lost += 1
+            if self.on_reference_lost is not None:
+                self.on_reference_lost(index)
 
     def _on_rtcp(self, data: bytes, now: float) -> None:
         from strata_roq.errors import ParseError
@@ -272,3 +296,7 @@ class RoqSender:
                     got = sum(1 for _, t in items if t is not None)
                     self.stats.ccfb_received += got
                     self.stats.ccfb_missing += len(items) - got
+
+
+def _is_video_reference(frame: MediaFrame) -> bool:
+    return frame.reference and frame.kind not in (FrameKind.AUDIO, FrameKind.PSI, FrameKind.DATA)

@@ -62,3 +62,30 @@ def test_rate_messages_round_trip_and_garbage_is_refused():
                 b'{"rate_bps": true}', b"\xff"):
         with pytest.raises(ParseError):
             parse_rate(bad)
+
+
+def _clean_path(est, rate_bps, seconds, seq=0, t=0.0):
+    """Packets at ``rate_bps`` over a path with 20 ms one way and no queue, CCFB every 100 ms."""
+    size, pending = 1200, []
+    gap = size * 8 / rate_bps
+    next_report = t + 0.1
+    while t < seconds:
+        est.on_sent(seq, size, t)
+        pending.append((seq, t + 0.02))
+        seq += 1
+        t += gap
+        if t >= next_report:
+            est.on_feedback([(s, a) for s, a in pending if a <= t], t)
+            pending = [(s, a) for s, a in pending if a > t]
+            next_report += 0.1
+    return seq, t
+
+
+def test_the_estimate_is_capped_by_delivery_unless_a_demand_is_known():
+    capped = EncoderRate(1.2e6, max_bps=10e6)
+    _clean_path(capped, 1.2e6, 6.0)
+    assert capped.rate_bps < 1.65 * 1.2e6         # 1.5 x delivery (measured per round)
+    thinned = EncoderRate(1.2e6, max_bps=10e6)
+    thinned.demand_bps = 2.4e6        # the sender thins a 2.4 Mbit/s source to 1.2
+    _clean_path(thinned, 1.2e6, 6.0)
+    assert thinned.rate_bps >= 0.95 * 2.4e6

@@ -60,3 +60,22 @@ def test_frames_flow_again_once_the_peer_releases_streams(tmp_path, quic):
         events.clear()
         now += 0.01
     assert got == 80 and sender.stats.frames_stream_limited == 0
+
+
+def test_a_lost_reference_picture_is_reported_once_audio_and_disposable_never(tmp_path, quic):
+    client, server = quic.pair(tmp_path)
+    events: list = []
+    quic.pump(client, server, 0.0, events)
+    sender = RoqSender(client, mode="frame")
+    lost: list[int] = []
+    sender.on_reference_lost = lost.append
+    p = _frame(0, deadline=0.5)
+    audio = MediaFrame(1, FrameKind.AUDIO, 0x101, "aac", 0.0, 0.0, 0.5, priority=5)
+    b = MediaFrame(2, FrameKind.B, 0x100, "h264", 0.0, 0.0, 0.5, reference=False, priority=1)
+    for frame in (p, audio, b):             # none finished: all reset at the deadline
+        assert sender.send(quic.PACKET, frame, 0.01)
+    assert sender.expire(0.6) == 3
+    assert lost == [0] and sender.stats.references_lost == 1
+    late = _frame(3, deadline=0.7)          # its first packet already too late
+    assert not sender.send(quic.PACKET, late, 0.8) and not sender.send(quic.PACKET, late, 0.8)
+    assert lost == [0, 3]
