@@ -65,7 +65,7 @@ def _last_json(text: str, prefix: str) -> dict:
     return {}
 
 
-def run_overload(mode: str, workdir: str) -> dict:
+def run_overload(mode: str, workdir: str, layer_drop: str = "auto") -> dict:
     py = [sys.executable, "-m", "strata_roq"]
     trace = os.path.join(workdir, "overload.trace")
     write_trace(trace)
@@ -86,7 +86,8 @@ def run_overload(mode: str, workdir: str) -> dict:
         relay_port = int(line.split(" -> ")[0].rsplit(":", 1)[1])
         tx, _ = _start(py + ["send", "-i", f"udp://@127.0.0.1:{media}", "-o",
                              f"roq://127.0.0.1:{relay_port}?mode={mode}", "--insecure",
-                             "--latency", str(LATENCY_MS), "--duration", str(RUN_S + 3)], "send:")
+                             "--latency", str(LATENCY_MS), "--duration", str(RUN_S + 3),
+                             "--layer-drop", layer_drop], "send:")
         procs.append(tx)
         src = subprocess.run(py + ["testsrc", "-o", f"udp://127.0.0.1:{media}", "--size",
                                    "640x360", "--bitrate", "6M", "--cbr", "--gop", "30",
@@ -127,6 +128,10 @@ def run_overload(mode: str, workdir: str) -> dict:
         "dropped_late": send_stats.get("dropped_late"),
         "bottleneck_drops": relay_stats.get("forward", {}).get("queue_drops"),
         "decoded": report.get("video", {}).get("decoded"),
+        # pictures that arrived after one of their references was lost: they "decode" (the
+        # decoder conceals), but not correctly
+        "reference_missing": report.get("video", {}).get("reference_missing"),
+        "references_lost": send_stats.get("references_lost"),
         "receiver_late_dropped": recv_stats.get("late_dropped"),
     }
 
@@ -134,17 +139,20 @@ def run_overload(mode: str, workdir: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--modes", default="frame,stream")
+    ap.add_argument("--layer-drop", default="auto", choices=("auto", "off"),
+                    help="send's --layer-drop (off: a lost reference's GOP tail is still sent)")
     args = ap.parse_args()
-    print(f"{'mode':7} {'seen':>5} {'late':>5} {'p50':>7} {'p99':>7} {'max':>7} {'recovery':>9} "
-          f"{'resets':>7}")
+    print(f"{'mode':7} {'seen':>5} {'whole':>5} {'late':>5} {'p50':>7} {'p99':>7} {'max':>7} "
+          f"{'recovery':>9} {'resets':>7}")
     for mode in args.modes.split(","):
         with tempfile.TemporaryDirectory() as tmp:
-            r = run_overload(mode, tmp)
+            r = run_overload(mode, tmp, args.layer_drop)
         lat = r["latency_ms"] or {}
         rec = "never" if r["recovery_s"] is None else f"{r['recovery_s']:.2f}s"
-        print(f"{mode:7} {r['frames_seen']:5} {r['frames_late']:5} {lat.get('p50', 0):7.1f} "
-              f"{lat.get('p99', 0):7.1f} {lat.get('max', 0):7.1f} {rec:>9} {r['resets_sent']!s:>7}",
-              flush=True)
+        whole = r["frames_seen"] - (r["reference_missing"] or 0)
+        print(f"{mode:7} {r['frames_seen']:5} {whole:5} {r['frames_late']:5} "
+              f"{lat.get('p50', 0):7.1f} {lat.get('p99', 0):7.1f} {lat.get('max', 0):7.1f} "
+              f"{rec:>9} {r['resets_sent']!s:>7}", flush=True)
         print("  " + json.dumps(r), flush=True)
 
 

@@ -147,7 +147,7 @@ class MediaProbe:
             self.damaged_frames += 1
         au = self._scanner.scan(unit.data)
         self.kinds[au.kind.value] += 1
-        self.chain.check(au)
+        self.chain.check(au, damaged=unit.cc_error)
         stamp = find_stamp(au.user_data)
         if stamp is not None:
             self.stamped += 1
@@ -222,8 +222,8 @@ class MediaProbe:
                 "decoded": self.decoded,
                 "decode_errors": self.decode_errors,
                 "corrupt": self.corrupt,
-                # H.264 pictures that arrived after one of their references was lost (a
-                # frame_num gap): they decode, concealed, not correctly
+                # H.264 pictures that arrived damaged, or after one of their references was
+                # lost or damaged (a frame_num gap): they decode, concealed, not correctly
                 "reference_missing": self.chain.damaged,
                 "reference_gaps": self.chain.gaps,
                 "damaged": self.damaged_frames,

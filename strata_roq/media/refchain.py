@@ -22,9 +22,11 @@ class ReferenceChain:
         self.damaged = 0                     # pictures checked whose references were missing
         self.checked = 0
 
-    def check(self, info: AccessUnitInfo) -> bool | None:
-        """True: all references of this picture arrived; False: some did not; None: not
-        checkable (no frame_num: not H.264, or its SPS not seen yet)."""
+    def check(self, info: AccessUnitInfo, damaged: bool = False) -> bool | None:
+        """True: this picture and all its references arrived whole; False: not; None: not
+        checkable (no frame_num: not H.264, or its SPS not seen yet). ``damaged``: the
+        picture itself lost part of its data (a continuity gap) — if others predict from it,
+        they inherit the damage until the next IDR."""
         if info.frame_num is None or not info.max_frame_num:
             return None
         self.checked += 1
@@ -37,6 +39,9 @@ class ReferenceChain:
             self.prev_ref = (info.frame_num - 1) % info.max_frame_num
         if info.reference:
             self.prev_ref = info.frame_num
-        if self.broken:
+        whole = not self.broken and not damaged
+        if damaged and info.reference:
+            self.broken = True
+        if not whole:
             self.damaged += 1
-        return not self.broken
+        return whole

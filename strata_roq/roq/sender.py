@@ -238,7 +238,8 @@ class RoqSender:
             # packets are dropped rather than opening a new stream.
             self.quic.reset_stream(state.stream_id, RoqErrorCode.FRAME_CANCELLED)
             state.cancelled = True
-            if state.video_reference:
+            if state.video_reference and unsent:
+                # (a frame whose bytes all left may still arrive whole before the reset)
                 self._reference_lost(index)
             ahead -= unsent
             resets += 1

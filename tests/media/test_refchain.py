@@ -32,3 +32,13 @@ def test_nothing_before_the_first_idr_counts_as_whole_and_unknown_is_not_judged(
     assert chain.check(pic(FrameKind.P, 5)) is False
     assert chain.check(AccessUnitInfo(kind=FrameKind.P)) is None
     assert chain.check(pic(FrameKind.IDR, 0)) is True
+
+
+def test_a_damaged_reference_breaks_the_chain_a_damaged_disposable_only_itself():
+    chain = ReferenceChain()
+    results = [chain.check(p, damaged=d) for p, d in (
+        (pic(FrameKind.IDR, 0), False), (pic(FrameKind.B, 1, ref=False), True),
+        (pic(FrameKind.P, 1), False), (pic(FrameKind.P, 2), True), (pic(FrameKind.P, 3), False),
+        (pic(FrameKind.IDR, 0), False))]
+    assert results == [True, False, True, False, False, True]
+    assert chain.gaps == 0 and chain.damaged == 3
