@@ -48,6 +48,10 @@ class EncoderRate:
                                                            min_rate=min_bps / 8)
         self.signal = signal or RateSignal(floor=min_bps, margin=1.0)
         self.rate_bps = float(initial_bps)
+        #: The path's safe rate as last estimated, before the signal's smoothing and the
+        #: encoder's ceiling (what the whole media — video, audio, mux overhead — must fit;
+        #: the signal is the encoder's video target).
+        self.instant_bps = float(initial_bps)
         self._sent: OrderedDict[int, tuple[float, int]] = OrderedDict()   # seq -> (time, bytes)
         self._last_feedback: float | None = None
         self._last_told: float | None = None
@@ -99,8 +103,8 @@ class EncoderRate:
                 # for seconds. Drain it within DRAIN seconds instead (at least half speed).
                 share = max(0.5, 1.0 - ctrl.standing_queue / DRAIN)
                 ctrl.pacing_rate = min(ctrl.pacing_rate, share * ctrl.delivery_rate)
-        instant = min(self.max_bps, max(self.min_bps, ctrl.pacing_rate * 8))
-        self.rate_bps = self.signal.update(instant)
+        self.instant_bps = max(self.min_bps, ctrl.pacing_rate * 8)
+        self.rate_bps = self.signal.update(min(self.max_bps, self.instant_bps))
 
     def poll(self, now: float) -> int | None:
         """The rate (bit/s) to tell the encoder now, or None if nothing needs saying."""
@@ -108,6 +112,7 @@ class EncoderRate:
                 now - self._last_feedback > self.silence:
             self._last_feedback = now                      # halve once per silence period
             self.rate_bps = max(self.min_bps, self.rate_bps / 2)
+            self.instant_bps = min(self.instant_bps, self.rate_bps)
             self.signal.signalled = self.signal.ewma = self.rate_bps
         rate = int(self.rate_bps)
         if rate != self._told_rate or self._last_told is None or \

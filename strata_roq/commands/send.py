@@ -19,6 +19,9 @@ from strata_roq.units import parse_bitrate
 from strata_roq.urls import parse_endpoint, parse_endpoints
 
 _RTP = struct.Struct(">BBHII")
+#: At most one key-frame request this often (s): the encoder answers within a frame or two,
+#: and a request repeated before its key frame could arrive would only cost another one.
+KEY_REQUEST_INTERVAL = 0.2
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -50,7 +53,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="unequal protection weights per class for --fec uep")
     p.add_argument("--rate-to", metavar="URL",
                    help="send the encoder rate signal (JSON {\"rate_bps\": N} datagrams) to "
-                        "udp://host:port (e.g. testsrc --rate-from), on change and every second")
+                        "udp://host:port (e.g. testsrc --rate-from), on change and every 250 ms; "
+                        "with \"key_frame\": true when a reference picture was lost")
     p.add_argument("--rate-command", metavar="CMD",
                    help="run CMD on every rate change, {rate} replaced by bit/s (also in "
                         "$STRATA_RATE_BPS): to re-target an external encoder")
@@ -177,6 +181,7 @@ async def _send(args, source, target, mode: str) -> int:
         if rate is not None:
             out["rate_signal_bps"] = int(rate.rate_bps)
             out["rate_told"] = rate_out.told
+            out["key_frames_requested"] = rate_out.key_requests
             out["rate_command_runs"] = rate_out.command_runs
         if layers is not None:
             out["layers"] = layers.stats(time.monotonic())
@@ -189,8 +194,23 @@ async def _send(args, source, target, mode: str) -> int:
             if estimator is not None:
                 proto.roq.on_ccfb = lambda arrivals, now: estimator.on_feedback(
                     [item for items in arrivals.values() for item in items], now)
-            if layers is not None:
-                proto.roq.on_reference_lost = lambda _index: layers.thinner.reference_lost()
+            last_key_request = [-KEY_REQUEST_INTERVAL]
+            last_key_frame = [-1]           # index of the newest key frame sent
+
+            def on_reference_lost(index: int) -> None:
+                # Everything up to the next key frame is undecodable: drop it here (it would
+                # only load the path), and ask the encoder for a key frame now — unless one
+                # newer than the lost picture already went out (decoding restarts there).
+                if index < last_key_frame[0]:
+                    return
+                if layers is not None:
+                    layers.thinner.reference_lost()
+                now = time.monotonic()
+                if rate_out is not None and now - last_key_request[0] >= KEY_REQUEST_INTERVAL:
+                    last_key_request[0] = now
+                    rate_out.tell(int(rate.rate_bps), key_frame=True)
+
+            proto.roq.on_reference_lost = on_reference_lost
             if not args.quiet:
                 print(f"send: {source.url} -> {target.url} (mode {mode}, latency {args.latency:g} ms)",
                       file=sys.stderr, flush=True)
@@ -215,6 +235,8 @@ async def _send(args, source, target, mode: str) -> int:
                             ssrc = int.from_bytes(data[8:12], "big")
                         frame = framer.push(data, arrival)
                         if frame is not None:
+                            if _starts_gop(frame):
+                                last_key_frame[0] = max(last_key_frame[0], frame.index)
                             proto.roq.send(data, frame, arrival)
                             proto.transmit()
                             if estimator is not None:
@@ -251,6 +273,14 @@ async def _send(args, source, target, mode: str) -> int:
     return 0
 
 
+def _starts_gop(frame) -> bool:
+    """A video key frame (or a picture whose head is not classified yet but whose TS packet
+    says random access: audio sets that flag on every frame, so only unclassified video)."""
+    from strata_roq.media.nal import FrameKind
+
+    return frame.kind.is_key or (frame.random_access and frame.kind is FrameKind.UNKNOWN)
+
+
 class _Layers:
     """Layer thinning on the single-path sender: the safe-rate estimate (the encoder rate
     loop's, or one of its own), the policy, and the TS thinner; RTP input keeps a gap-free
@@ -264,6 +294,7 @@ class _Layers:
         # Without an encoder to steer, the estimate is only measured: it starts high and the
         # delivery cap brings it down to what the path shows.
         self.estimator = rate or EncoderRate(100e6, max_bps=1e9)
+        self._own_estimator = rate is None
         self.policy = LayerPolicy()
         self.thinner = TsThinner()
         self.seq_shift = 0          # RTP input: packets removed whole so far
@@ -293,11 +324,13 @@ class _Layers:
         return data
 
     def decide(self, now: float) -> None:
+        if self._own_estimator:
+            self.estimator.poll(now)          # (its silence rule: no feedback, no rate)
         self.estimator.demand_bps = self.policy.media_bps(now)
-        self.thinner.drop_disposable = self.policy.update(self.estimator.rate_bps, now)
+        self.thinner.drop_disposable = self.policy.update(self.estimator.instant_bps, now)
 
     def stats(self, now: float) -> dict:
-        return {**self.policy.stats(now), "safe_bps": int(self.estimator.rate_bps),
+        return {**self.policy.stats(now), "safe_bps": int(self.estimator.instant_bps),
                 **self.thinner.stats.as_dict()}
 
 

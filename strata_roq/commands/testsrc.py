@@ -38,7 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stream-id", type=int, default=1, help="stream id written into the stamps")
     p.add_argument("--rate-from", metavar="URL",
                    help="udp://@:PORT to listen on for the encoder rate signal "
-                        "(send --rate-to): the video bitrate is re-targeted live, up to --bitrate")
+                        "(send --rate-to): the video bitrate is re-targeted live, up to --bitrate, "
+                        "and a key frame is made when one is requested (a reference was lost)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.add_argument("--json", action="store_true",
                    help="print the final stats as JSON on stdout, with each frame's encode time "
@@ -96,9 +97,9 @@ async def stream(endpoints: list[Endpoint], options: dict, duration: float, fram
     source = TestSource(**options)
     outputs = []
     rate_in = None
-    wanted = {"rate": None, "errors": 0}
+    wanted = {"rate": None, "errors": 0, "key": False}
     if rate_from is not None:
-        from strata_roq.cc.rate_message import parse_rate
+        from strata_roq.cc.rate_message import parse_rate_message
         from strata_roq.errors import ParseError
 
         if not rate_from.listen:
@@ -107,7 +108,8 @@ async def stream(endpoints: list[Endpoint], options: dict, duration: float, fram
 
         def on_rate(data: bytes, _addr, _now: float) -> None:
             try:
-                wanted["rate"] = parse_rate(data)
+                wanted["rate"], key = parse_rate_message(data)
+                wanted["key"] |= key
             except ParseError:
                 wanted["errors"] += 1   # counted, dropped
 
@@ -139,6 +141,9 @@ async def stream(endpoints: list[Endpoint], options: dict, duration: float, fram
                 if source.set_bitrate(wanted["rate"]) != before:
                     stats["bitrate_targets"].append([index, source.bitrate])
                 wanted["rate"] = None
+            if wanted["key"]:
+                source.request_key_frame()
+                wanted["key"] = False
             capture_ns = time.time_ns()
             datagrams = source.encode_frame(capture_ns)
             _send_all(outputs, datagrams, capture_ns / 1e9, stats)
@@ -152,6 +157,7 @@ async def stream(endpoints: list[Endpoint], options: dict, duration: float, fram
         _send_all(outputs, source.close(), time.time(), stats)
     finally:
         stats["rate_errors"] = wanted["errors"]
+        stats["keys_forced"] = source.keys_forced
         if rate_in is not None:
             rate_in.close()
         for out in outputs:

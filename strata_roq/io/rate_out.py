@@ -20,6 +20,7 @@ class RateOutput:
         self.sockets = sockets
         self.command = command
         self.told = 0
+        self.key_requests = 0
         self.command_runs = 0
         self.command_failures = 0
         self._running: asyncio.Task | None = None
@@ -31,11 +32,12 @@ class RateOutput:
         socks = [await UdpSocket.open(peer=t.address, name=f"rate signal {t.url}") for t in targets]
         return cls(socks, command)
 
-    def tell(self, rate: int) -> None:
-        data = encode_rate(rate)
+    def tell(self, rate: int, key_frame: bool = False) -> None:
+        data = encode_rate(rate, key_frame)
         for sock in self.sockets:
             sock.sendto(data)
         self.told += 1
+        self.key_requests += key_frame
         if self.command and rate != self._last_rate:
             self._last_rate = rate
             self._pending = rate

@@ -72,7 +72,7 @@ class TestSource:
             params = f"keyint={gop}:min-keyint={gop}:scenecut=0:aud=1:bframes={bframes}"
             if bframes:
                 params += ":b-adapt=0:rc-lookahead=0"
-            options = {"preset": "ultrafast", "tune": "zerolatency"}
+            options = {"preset": "ultrafast", "tune": "zerolatency", "forced-idr": "1"}
             if adaptive:
                 # ABR under a VBV ceiling set through the codec context (maxrate/bufsize):
                 # libx264 then reconfigures its target whenever bit_rate changes between
@@ -89,7 +89,8 @@ class TestSource:
             if cbr:
                 kbps = bitrate // 1000
                 params += f":vbv-maxrate={kbps}:vbv-bufsize={max(2 * kbps // fps, 1)}:hrd=1"
-            options = {"preset": "ultrafast", "tune": "zerolatency", "x265-params": params}
+            options = {"preset": "ultrafast", "tune": "zerolatency", "forced-idr": "1",
+                       "x265-params": params}
             self._video = self._container.add_stream("libx265", rate=fps, options=options)
         self._video.width, self._video.height = self.width, self.height
         self._video.pix_fmt = "yuv420p"
@@ -97,6 +98,8 @@ class TestSource:
         self.max_bitrate = bitrate
         self.adaptive = adaptive and codec == "h264"
         self.retargets = 0
+        self.keys_forced = 0
+        self._key_requested = False
         self._fill_budget = 0.0       # adaptive: bytes the target rate still allows
         self._video.codec_context.time_base = fractions.Fraction(1, fps)
         self._capture_ns: dict[int, int] = {}
@@ -167,6 +170,10 @@ class TestSource:
             self.retargets += 1
         return target
 
+    def request_key_frame(self) -> None:
+        """Make the next picture a key frame (what a PLI/FIR asks of a real encoder)."""
+        self._key_requested = True
+
     def encode_frame(self, capture_ns: int) -> list[bytes]:
         """Make, encode, stamp and mux the next picture; return the datagrams it produced.
 
@@ -180,6 +187,12 @@ class TestSource:
         if self._audio is not None:
             self._encode_audio_until(index / self.fps + AUDIO_LEAD)
         picture = self._picture(index)
+        if self._key_requested:
+            # A key frame on request (a reference was lost downstream); libx264 makes it an
+            # IDR (closed GOP, forced-idr), x265 an IRAP: decoding restarts from it.
+            picture.pict_type = av.video.frame.PictureType.I
+            self._key_requested = False
+            self.keys_forced += 1
         self._capture_ns[index] = capture_ns
         for packet in self._video.encode(picture):
             self._mux_video(packet, av)

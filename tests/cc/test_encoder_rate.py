@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from strata_roq.cc.encoder_rate import EncoderRate
-from strata_roq.cc.rate_message import encode_rate, parse_rate
+from strata_roq.cc.rate_message import encode_rate, parse_rate, parse_rate_message
 from strata_roq.errors import ParseError
 from strata_roq.netsim.ccsim import run_encoder_loop
 from strata_roq.netsim.synthetic import trace_from_rates
@@ -58,6 +58,10 @@ def test_silence_halves_the_rate_and_poll_repeats():
 
 def test_rate_messages_round_trip_and_garbage_is_refused():
     assert parse_rate(encode_rate(2.5e6)) == 2_500_000
+    assert parse_rate_message(encode_rate(2.5e6)) == (2_500_000, False)
+    assert parse_rate_message(encode_rate(1e6, key_frame=True)) == (1_000_000, True)
+    with pytest.raises(ParseError, match="key_frame"):
+        parse_rate_message(b'{"rate_bps": 1000000, "key_frame": "yes"}')
     for bad in (b"", b"{", b"[]", b'{"rate": 1}', b'{"rate_bps": "x"}', b'{"rate_bps": -5}',
                 b'{"rate_bps": true}', b"\xff"):
         with pytest.raises(ParseError):

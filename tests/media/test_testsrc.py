@@ -92,3 +92,23 @@ def test_an_adaptive_source_follows_its_rate_target_within_a_few_pictures():
 def test_set_bitrate_needs_an_adaptive_source():
     with pytest.raises(ValueError):
         TestSource(width=160, height=120, audio=None).set_bitrate(1e6)
+
+
+@pytest.mark.parametrize("codec", ["h264", "hevc"])
+def test_a_requested_key_frame_is_an_idr_at_once(codec):
+    from strata_roq.media.frames import Framer
+    from strata_roq.media.nal import FrameKind
+
+    src = TestSource(width=320, height=180, gop=300, codec=codec, audio=None)
+    framer = Framer(latency=1.0)
+    kinds = []
+    for i in range(20):
+        if i == 10:
+            src.request_key_frame()
+        for d in src.encode_frame(int(i / 30 * 1e9)):
+            framer.push(d, i / 30)
+        kinds += [f.kind for f in framer.pop_completed() if f.kind is not FrameKind.PSI]
+    # H.264: an IDR; HEVC (x265, open GOP): a CRA — either way decoding restarts there
+    keys = [i for i, k in enumerate(kinds) if k.is_key]
+    assert keys == [0, 10] and src.keys_forced == 1, kinds
+    assert kinds[10] is FrameKind.IDR or codec == "hevc"

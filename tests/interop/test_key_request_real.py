@@ -1,0 +1,44 @@
+"""A lost reference picture on real sockets: testsrc (one 10-second GOP) → send → a relay that goes
+dark for 600 ms → receive → probe. The frames caught in the outage are cancelled at their
+deadline; send sees a reference picture lost and asks testsrc (over the rate channel) for a
+key frame, so the picture is whole again within a few frames instead of at the end of the
+GOP."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = [pytest.mark.interop, pytest.mark.slow]
+
+
+def test_a_lost_reference_brings_a_key_frame_at_once(rig, tmp_path):
+    roq, media, out, rate = (rig.free_port() for _ in range(4))
+    probe = rig.start(rig.strata("probe", "-i", f"udp://@127.0.0.1:{out}", "--json",
+                                 "--idle", "3", "--duration", "40", "-q"))
+    rx = rig.start(rig.strata("receive", "-i", f"roq://@127.0.0.1:{roq}", "-o",
+                              f"udp://127.0.0.1:{out}", "--latency", "400", "--duration", "16"),
+                   ready="listening on")
+    relay = rig.start(rig.strata("netsim", "--listen", "127.0.0.1:0", "--to",
+                                 f"127.0.0.1:{roq}", "--delay", "15ms", "--rate", "6M",
+                                 "--outage", "5:0.6", "--duration", "16"), ready="relaying")
+    tx = rig.start(rig.strata("send", "-i", f"udp://@127.0.0.1:{media}", "-o",
+                              f"roq://127.0.0.1:{relay.port()}", "--insecure", "--latency", "400",
+                              "--rate-to", f"udp://127.0.0.1:{rate}", "--rate-max", "3M",
+                              "--rate-start", "2M", "--duration", "13"), ready="send:")
+    src = rig.start(rig.strata("testsrc", "-o", f"udp://127.0.0.1:{media}", "--duration", "10",
+                               "--size", "640x360", "--bitrate", "3M", "--gop", "300", "-q",
+                               "--json", "--rate-from", f"udp://@127.0.0.1:{rate}"))
+    encoder = json.loads(src.finish(timeout=60)[0])
+    sent = rig.last_json(tx.finish(timeout=30)[1], "send")
+    rx.finish(timeout=30)
+    video = json.loads(probe.finish(timeout=60)[0])["video"]
+    # the outage cost reference pictures; send asked for a key frame and got one
+    assert sent["references_lost"] >= 1 and sent["key_frames_requested"] >= 1, sent
+    assert encoder["keys_forced"] >= 1
+    keys = video["key_frame_indices"]
+    assert keys[0] == 0 and len(keys) >= 2, keys              # the GOP has no other key frame
+    # so few pictures arrived predicting from a lost one (the GOP would have cost ~100)
+    assert video["reference_missing"] <= 8 and video["corrupt"] == 0, video
+    assert video["decoded"] == video["frames"] and video["decode_errors"] == 0
