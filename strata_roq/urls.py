@@ -149,3 +149,12 @@ def parse_endpoints(text: str, schemes: tuple[str, ...] | None = None) -> list[E
     if not parts:
         raise UsageError("empty endpoint URL")
     return [parse_endpoint(p, schemes) for p in parts]
+
+
+def parse_host_port(text: str, what: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT``; an empty host means every address) for a listening
+    option; a UsageError naming ``what`` otherwise."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageError(f"{what}: {text!r} is not HOST:PORT")
+    return host.strip("[]") or "0.0.0.0", int(port)

@@ -15,7 +15,7 @@ import time
 
 from strata_roq.errors import UsageError
 from strata_roq.units import parse_seconds
-from strata_roq.urls import parse_endpoints
+from strata_roq.urls import parse_endpoints, parse_host_port
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -53,10 +53,7 @@ def _duration(text: str, what: str) -> datetime.timedelta:
 
 
 def _host_port(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise UsageError(f"--web: {text!r} is not HOST:PORT")
-    return host or "0.0.0.0", int(port)
+    return parse_host_port(text, "--web")
 
 
 def run(args: argparse.Namespace) -> int:

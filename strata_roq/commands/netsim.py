@@ -16,13 +16,10 @@ import sys
 
 from strata_roq.errors import UsageError
 from strata_roq.units import parse_bitrate, parse_percent, parse_seconds
+from strata_roq.urls import parse_host_port
 
 
-def _host_port(text: str, what: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise UsageError(f"{what}: {text!r} is not HOST:PORT")
-    return host.strip("[]") or "0.0.0.0", int(port)
+_host_port = parse_host_port
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

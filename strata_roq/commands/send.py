@@ -16,7 +16,7 @@ import time
 from strata_roq.errors import ParseError, UsageError
 from strata_roq.rtp.packet import payload_bounds
 from strata_roq.units import parse_bitrate
-from strata_roq.urls import parse_endpoint, parse_endpoints
+from strata_roq.urls import parse_endpoint, parse_endpoints, parse_host_port
 
 _RTP = struct.Struct(">BBHII")
 #: At most one key-frame request this often (s): the encoder answers within a frame or two,
@@ -58,6 +58,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate-command", metavar="CMD",
                    help="run CMD on every rate change, {rate} replaced by bit/s (also in "
                         "$STRATA_RATE_BPS): to re-target an external encoder")
+    p.add_argument("--api", metavar="HOST:PORT",
+                   help="serve the rate signal over HTTP: GET /api/rate (JSON), "
+                        "/api/rate/events (Server-Sent Events on every change), /api/stats, "
+                        "/metrics (Prometheus); port 0 picks one (printed)")
     p.add_argument("--rate-max", default="8M", metavar="BITRATE",
                    help="the encoder's ceiling: the signal never asks for more (default 8M)")
     p.add_argument("--rate-start", metavar="BITRATE",
@@ -114,9 +118,11 @@ def run(args: argparse.Namespace) -> int:
             parse_table(args.fec_table)
         except ValueError as exc:
             raise UsageError(f"--fec-table: {exc}") from None
-    if (args.rate_to or args.rate_command) and (len(targets) > 1 or args.fec != "off"):
-        raise UsageError("--rate-to/--rate-command work on one roq:// path without --fec "
+    if (args.rate_to or args.rate_command or args.api) and (len(targets) > 1 or args.fec != "off"):
+        raise UsageError("--rate-to/--rate-command/--api work on one roq:// path without --fec "
                          "so far (the bonded sender has no encoder rate loop yet)")
+    if args.api:
+        parse_host_port(args.api, "--api")
     if len(targets) > 1 or args.fec != "off":   # FEC rides the bonded sender, even on 1 path
         from strata_roq.sched import make_scheduler
         make_scheduler(args.scheduler)            # a bad name is a usage error, before any I/O
@@ -134,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _rate_loop(args):
     """The encoder rate estimator and where its signal goes, when asked for (else Nones)."""
-    if not (args.rate_to or args.rate_command):
+    if not (args.rate_to or args.rate_command or args.api):
         return None, None
     from strata_roq.cc.encoder_rate import EncoderRate
     from strata_roq.io.rate_out import RateOutput
@@ -170,6 +176,16 @@ async def _send(args, source, target, mode: str) -> int:
     wrap = source.scheme == "udp"
     layers = _Layers(rate) if args.layer_drop == "auto" else None
     estimator = rate or (layers.estimator if layers else None)
+    feed = api = None
+    if args.api:
+        from strata_roq.io.rate_api import RateFeed, serve_rate_api
+
+        live: dict = {}
+        feed = RateFeed(stats=lambda: current(live["proto"]) if "proto" in live else {})
+        api = await serve_rate_api(feed, *parse_host_port(args.api, "--api"))
+        if not args.quiet:
+            print(f"send: rate API on http://{args.api.rpartition(':')[0] or '0.0.0.0'}:{api[2]}"
+                  "/api/rate", file=sys.stderr, flush=True)
     start = time.monotonic()
     reports = None
     last_ts = 0
@@ -191,6 +207,8 @@ async def _send(args, source, target, mode: str) -> int:
         async with connect(target.host, target.port, configuration=config,
                            create_protocol=lambda *a, **k: RoqSenderProtocol(*a, mode=mode, **k),
                            wait_connected=True) as proto:
+            if feed is not None:
+                live["proto"] = proto
             if estimator is not None:
                 proto.roq.on_ccfb = lambda arrivals, now: estimator.on_feedback(
                     [item for items in arrivals.values() for item in items], now)
@@ -209,6 +227,8 @@ async def _send(args, source, target, mode: str) -> int:
                 if rate_out is not None and now - last_key_request[0] >= KEY_REQUEST_INTERVAL:
                     last_key_request[0] = now
                     rate_out.tell(int(rate.rate_bps), key_frame=True)
+                    if feed is not None:
+                        feed.publish(int(rate.rate_bps), rate.instant_bps, now - start, True)
 
             proto.roq.on_reference_lost = on_reference_lost
             if not args.quiet:
@@ -247,6 +267,8 @@ async def _send(args, source, target, mode: str) -> int:
                     now = time.monotonic()
                     if rate is not None and (told := rate.poll(now)) is not None:
                         rate_out.tell(told)
+                        if feed is not None:
+                            feed.publish(told, rate.instant_bps, now - start)
                     if layers is not None:
                         layers.decide(now)
                     if proto.roq.stats.packets:   # Sender Reports once media flows (§5.4)
@@ -268,6 +290,9 @@ async def _send(args, source, target, mode: str) -> int:
         sock.close()
         if rate_out is not None:
             rate_out.close()
+        if api is not None:
+            api[0].should_exit = True
+            await api[1]
     if not args.quiet:
         print("send: " + json.dumps(stats), file=sys.stderr)
     return 0

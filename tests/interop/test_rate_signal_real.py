@@ -1,11 +1,15 @@
 """The encoder rate loop on real sockets: testsrc (ceiling 6 Mbit/s) → send → a 2.5 Mbit/s
 bottleneck (15 ms one way) → receive → probe. send's estimate (CCFB send/arrival times)
 reaches testsrc as a rate datagram; the encoder re-targets live, so the stream fits the
-path: no standing queue, every picture decodable."""
+path: no standing queue, every picture decodable. The same signal is served over HTTP
+(``--api``): JSON now and Server-Sent Events on every change."""
 
 from __future__ import annotations
 
 import json
+import re
+import time
+import urllib.request
 
 import pytest
 
@@ -26,12 +30,26 @@ def test_the_encoder_follows_the_rate_signal_down_to_the_bottleneck(rig, tmp_pat
     tx = rig.start(rig.strata("send", "-i", f"udp://@127.0.0.1:{media}", "-o",
                               f"roq://127.0.0.1:{relay.port()}", "--insecure", "--latency",
                               "1000", "--rate-to", f"udp://127.0.0.1:{rate}", "--rate-max", "6M",
-                              "--rate-start", "1M",
+                              "--rate-start", "1M", "--api", "127.0.0.1:0",
                               "--stats-json", str(stats), "--stats-interval", "100",
                               "--duration", "16"), ready="send:")
+    api = int(re.search(r"rate API on http://127\.0\.0\.1:(\d+)/", tx.first_line).group(1))
     src = rig.start(rig.strata("testsrc", "-o", f"udp://127.0.0.1:{media}", "--duration", "12",
                                "--size", "640x360", "--bitrate", "6M", "--gop", "30", "-q",
                                "--json", "--rate-from", f"udp://@127.0.0.1:{rate}"))
+    # meanwhile the same signal over HTTP: now, and as events while it climbs
+    time.sleep(2.0)
+    with urllib.request.urlopen(f"http://127.0.0.1:{api}/api/rate", timeout=5) as r:
+        now = json.loads(r.read())
+    assert 200_000 <= now["rate_bps"] <= 6_000_000 and now["safe_bps"] > 0, now
+    events = []
+    with urllib.request.urlopen(f"http://127.0.0.1:{api}/api/rate/events", timeout=5) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        while len(events) < 3:
+            line = r.readline().decode().strip()
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+    assert len({e["rate_bps"] for e in events}) >= 2, events   # it moved: one event per change
     encoder = json.loads(src.finish(timeout=60)[0])
     sent = rig.last_json(tx.finish(timeout=30)[1], "send")
     rx.finish(timeout=30)
