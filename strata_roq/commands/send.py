@@ -58,6 +58,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate-command", metavar="CMD",
                    help="run CMD on every rate change, {rate} replaced by bit/s (also in "
                         "$STRATA_RATE_BPS): to re-target an external encoder")
+    p.add_argument("--tmmbr", action="store_true",
+                   help="rtp:// input: send the rate signal back to the RTP source as RTCP "
+                        "TMMBR (RFC 5104) and key-frame requests as PLI (RFC 4585), to the "
+                        "address the RTP comes from (RTP/RTCP on one port, RFC 5761)")
     p.add_argument("--api", metavar="HOST:PORT",
                    help="serve the rate signal over HTTP: GET /api/rate (JSON), "
                         "/api/rate/events (Server-Sent Events on every change), /api/stats, "
@@ -118,9 +122,12 @@ def run(args: argparse.Namespace) -> int:
             parse_table(args.fec_table)
         except ValueError as exc:
             raise UsageError(f"--fec-table: {exc}") from None
-    if (args.rate_to or args.rate_command or args.api) and (len(targets) > 1 or args.fec != "off"):
-        raise UsageError("--rate-to/--rate-command/--api work on one roq:// path without --fec "
-                         "so far (the bonded sender has no encoder rate loop yet)")
+    if args.tmmbr and source.scheme != "rtp":
+        raise UsageError("--tmmbr answers an RTP source: use an rtp://@:PORT input")
+    if (args.rate_to or args.rate_command or args.api or args.tmmbr) and \
+            (len(targets) > 1 or args.fec != "off"):
+        raise UsageError("--rate-to/--rate-command/--api/--tmmbr work on one roq:// path "
+                         "without --fec so far (the bonded sender has no encoder rate loop yet)")
     if args.api:
         parse_host_port(args.api, "--api")
     if len(targets) > 1 or args.fec != "off":   # FEC rides the bonded sender, even on 1 path
@@ -140,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _rate_loop(args):
     """The encoder rate estimator and where its signal goes, when asked for (else Nones)."""
-    if not (args.rate_to or args.rate_command or args.api):
+    if not (args.rate_to or args.rate_command or args.api or args.tmmbr):
         return None, None
     from strata_roq.cc.encoder_rate import EncoderRate
     from strata_roq.io.rate_out import RateOutput
@@ -176,6 +183,7 @@ async def _send(args, source, target, mode: str) -> int:
     wrap = source.scheme == "udp"
     layers = _Layers(rate) if args.layer_drop == "auto" else None
     estimator = rate or (layers.estimator if layers else None)
+    feedback = _SourceFeedback(sock) if args.tmmbr else None
     feed = api = None
     if args.api:
         from strata_roq.io.rate_api import RateFeed, serve_rate_api
@@ -198,6 +206,8 @@ async def _send(args, source, target, mode: str) -> int:
             out["rate_signal_bps"] = int(rate.rate_bps)
             out["rate_told"] = rate_out.told
             out["key_frames_requested"] = rate_out.key_requests
+        if feedback is not None:
+            out["tmmbr_sent"], out["pli_sent"] = feedback.tmmbr_sent, feedback.pli_sent
             out["rate_command_runs"] = rate_out.command_runs
         if layers is not None:
             out["layers"] = layers.stats(time.monotonic())
@@ -227,6 +237,8 @@ async def _send(args, source, target, mode: str) -> int:
                 if rate_out is not None and now - last_key_request[0] >= KEY_REQUEST_INTERVAL:
                     last_key_request[0] = now
                     rate_out.tell(int(rate.rate_bps), key_frame=True)
+                    if feedback is not None:
+                        feedback.key_frame(ssrc)
                     if feed is not None:
                         feed.publish(int(rate.rate_bps), rate.instant_bps, now - start, True)
 
@@ -240,8 +252,10 @@ async def _send(args, source, target, mode: str) -> int:
                                              or time.monotonic() - start < args.duration):
                     item = await sock.recv(timeout=0.2)
                     while item is not None:
-                        data, _addr, arrival = item
+                        data, addr, arrival = item
                         item = sock.get_nowait()
+                        if feedback is not None:
+                            feedback.source = addr
                         if layers is not None:
                             data = layers.thin(data, wrap, arrival)
                             if not data:
@@ -267,6 +281,8 @@ async def _send(args, source, target, mode: str) -> int:
                     now = time.monotonic()
                     if rate is not None and (told := rate.poll(now)) is not None:
                         rate_out.tell(told)
+                        if feedback is not None:
+                            feedback.rate(ssrc, told)
                         if feed is not None:
                             feed.publish(told, rate.instant_bps, now - start)
                     if layers is not None:
@@ -296,6 +312,33 @@ async def _send(args, source, target, mode: str) -> int:
     if not args.quiet:
         print("send: " + json.dumps(stats), file=sys.stderr)
     return 0
+
+
+class _SourceFeedback:
+    """RTCP back to the RTP source (--tmmbr): TMMBR with the rate signal, PLI for a key
+    frame; reduced-size RTCP (RFC 5506), sent from the input socket to the address the RTP
+    comes from."""
+
+    def __init__(self, sock) -> None:
+        self.sock = sock
+        self.source = None
+        self.own_ssrc = random.randrange(1 << 32)
+        self.tmmbr_sent = self.pli_sent = 0
+
+    def rate(self, media_ssrc: int, rate_bps: int) -> None:
+        from strata_roq.rtp.rtcp import Tmmbr
+
+        if self.source is not None:
+            self.sock.sendto(Tmmbr(self.own_ssrc, [(media_ssrc, rate_bps, 0)]).build(),
+                             self.source)
+            self.tmmbr_sent += 1
+
+    def key_frame(self, media_ssrc: int) -> None:
+        from strata_roq.rtp.rtcp import Pli
+
+        if self.source is not None:
+            self.sock.sendto(Pli(self.own_ssrc, media_ssrc).build(), self.source)
+            self.pli_sent += 1
 
 
 def _starts_gop(frame) -> bool:

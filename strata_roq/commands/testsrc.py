@@ -36,8 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--codec", choices=("h264", "hevc"), default="h264")
     p.add_argument("--audio", choices=("aac", "opus", "none"), default="aac")
     p.add_argument("--stream-id", type=int, default=1, help="stream id written into the stamps")
-    p.add_argument("--rate-from", metavar="URL",
-                   help="udp://@:PORT to listen on for the encoder rate signal "
+    p.add_argument("--rate-from", metavar="URL|rtcp",
+                   help="udp://@:PORT to listen on for the encoder rate signal, or rtcp to "
+                        "take RTCP TMMBR/PLI coming back on the rtp:// outputs (send --tmmbr) "
                         "(send --rate-to): the video bitrate is re-targeted live, up to --bitrate, "
                         "and a key frame is made when one is requested (a reference was lost)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
@@ -62,6 +63,31 @@ def source_options(args: argparse.Namespace) -> dict:
                 adaptive=bool(getattr(args, "rate_from", None)),
                 audio=None if args.audio == "none" else args.audio, stream_id=args.stream_id,
                 cbr=getattr(args, "cbr", False))
+
+
+#: ``--rate-from rtcp``: the rate comes as RTCP TMMBR (and key-frame requests as PLI) on
+#: the RTP outputs' own sockets.
+RTCP_FEEDBACK = object()
+
+
+def _rtcp_reader(wanted: dict):
+    """A socket callback taking TMMBR (rate) and PLI (key frame) from RTCP feedback."""
+    from strata_roq.errors import ParseError
+    from strata_roq.rtp import rtcp
+
+    def on_rtcp(data: bytes, _addr, _now: float) -> None:
+        try:
+            packets = rtcp.parse_rtcp_compound(data)
+        except ParseError:
+            wanted["errors"] += 1       # counted, dropped
+            return
+        for p in packets:
+            if isinstance(p, rtcp.Tmmbr) and not p.notification and p.entries:
+                wanted["rate"] = min(rate for _, rate, _ in p.entries)
+            elif isinstance(p, rtcp.Pli):
+                wanted["key"] = True
+
+    return on_rtcp
 
 
 class _Output:
@@ -98,7 +124,9 @@ async def stream(endpoints: list[Endpoint], options: dict, duration: float, fram
     outputs = []
     rate_in = None
     wanted = {"rate": None, "errors": 0, "key": False}
-    if rate_from is not None:
+    if rate_from is RTCP_FEEDBACK:
+        pass                                  # read on the output sockets, below
+    elif rate_from is not None:
         from strata_roq.cc.rate_message import parse_rate_message
         from strata_roq.errors import ParseError
 
@@ -119,6 +147,8 @@ async def stream(endpoints: list[Endpoint], options: dict, duration: float, fram
             raise UsageError(f"{ep.url}: testsrc sends, so the URL needs a host, not '@'")
         sock = await UdpSocket.open(peer=ep.address, device=ep.get_str("dev"))
         outputs.append(_Output(ep, sock))
+        if rate_from is RTCP_FEEDBACK:
+            sock.callback = _rtcp_reader(wanted)
     fps = options.get("fps", 30)
     stats = {"frames": 0, "datagrams": 0, "bytes": 0, "elapsed_s": 0.0, "late_frames": 0,
              "bitrate_targets": []}
@@ -194,7 +224,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"testsrc: {s['frames']} frames, {s['datagrams']} datagrams, {rate:.2f} Mbit/s, "
               f"{s['elapsed_s']:.0f}s", file=sys.stderr, flush=True)
 
-    rate_from = parse_endpoints(args.rate_from, ("udp",))[0] if args.rate_from else None
+    if args.rate_from == "rtcp":
+        if any(ep.scheme != "rtp" for ep in endpoints):
+            raise UsageError("--rate-from rtcp reads RTCP feedback on RTP outputs: "
+                             "every -o must be rtp://")
+        rate_from = RTCP_FEEDBACK
+    else:
+        rate_from = parse_endpoints(args.rate_from, ("udp",))[0] if args.rate_from else None
     if rate_from is not None and args.codec != "h264":
         raise UsageError("--rate-from re-targets the H.264 encoder: use --codec h264")
     stats = asyncio.run(stream(endpoints, options, duration, args.frames,
