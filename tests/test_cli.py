@@ -58,8 +58,6 @@ def test_no_command_prints_help_and_exits_2(capsys):
         (["send", "-i", "udp://@127.0.0.1:0", "-o", "roq://127.0.0.1:9", "--rate-to",
           "udp://127.0.0.1:7000", "--rate-max", "2M", "--rate-start", "3M"],
          "--rate-start 3M is above --rate-max 2M"),
-        (["send", "-i", "udp://@:5000", "-o", "roq://h:1,roq://h:2", "--rate-to",
-          "udp://127.0.0.1:7000"], "--rate-to/--rate-command/--api/--tmmbr work on one roq:// path"),
         (["send", "-i", "udp://@:5000", "-o", "roq://h:1", "--api", "localhost"],
          "--api: 'localhost' is not HOST:PORT"),
         (["send", "-i", "udp://@:5000", "-o", "roq://h:1", "--tmmbr"],

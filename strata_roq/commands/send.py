@@ -124,10 +124,6 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--fec-table: {exc}") from None
     if args.tmmbr and source.scheme != "rtp":
         raise UsageError("--tmmbr answers an RTP source: use an rtp://@:PORT input")
-    if (args.rate_to or args.rate_command or args.api or args.tmmbr) and \
-            (len(targets) > 1 or args.fec != "off"):
-        raise UsageError("--rate-to/--rate-command/--api/--tmmbr work on one roq:// path "
-                         "without --fec so far (the bonded sender has no encoder rate loop yet)")
     if args.api:
         parse_host_port(args.api, "--api")
     if len(targets) > 1 or args.fec != "off":   # FEC rides the bonded sender, even on 1 path
@@ -145,8 +141,9 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_send(args, source, target, mode))
 
 
-async def _rate_loop(args):
-    """The encoder rate estimator and where its signal goes, when asked for (else Nones)."""
+async def _rate_loop(args, paths: int = 0):
+    """The encoder rate estimator and where its signal goes, when asked for (else Nones);
+    ``paths``: a bonded sender's path count (an AggregateRate over them)."""
     if not (args.rate_to or args.rate_command or args.api or args.tmmbr):
         return None, None
     from strata_roq.cc.encoder_rate import EncoderRate
@@ -160,8 +157,13 @@ async def _rate_loop(args):
     for t in targets:
         if t.listen:
             raise UsageError(f"{t.url}: --rate-to sends, give the encoder's host and port")
-    return (EncoderRate(start, max_bps=ceiling),
-            await RateOutput.open(targets, args.rate_command))
+    if paths:
+        from strata_roq.cc.aggregate_rate import AggregateRate
+
+        estimator = AggregateRate(paths, start, max_bps=ceiling)
+    else:
+        estimator = EncoderRate(start, max_bps=ceiling)
+    return estimator, await RateOutput.open(targets, args.rate_command)
 
 
 async def _send(args, source, target, mode: str) -> int:
@@ -184,16 +186,8 @@ async def _send(args, source, target, mode: str) -> int:
     layers = _Layers(rate) if args.layer_drop == "auto" else None
     estimator = rate or (layers.estimator if layers else None)
     feedback = _SourceFeedback(sock) if args.tmmbr else None
-    feed = api = None
-    if args.api:
-        from strata_roq.io.rate_api import RateFeed, serve_rate_api
-
-        live: dict = {}
-        feed = RateFeed(stats=lambda: current(live["proto"]) if "proto" in live else {})
-        api = await serve_rate_api(feed, *parse_host_port(args.api, "--api"))
-        if not args.quiet:
-            print(f"send: rate API on http://{args.api.rpartition(':')[0] or '0.0.0.0'}:{api[2]}"
-                  "/api/rate", file=sys.stderr, flush=True)
+    live: dict = {}
+    feed, api = await _start_api(args, lambda: current(live["proto"]) if "proto" in live else {})
     start = time.monotonic()
     reports = None
     last_ts = 0
@@ -306,12 +300,30 @@ async def _send(args, source, target, mode: str) -> int:
         sock.close()
         if rate_out is not None:
             rate_out.close()
-        if api is not None:
-            api[0].should_exit = True
-            await api[1]
+        await _stop_api(api)
     if not args.quiet:
         print("send: " + json.dumps(stats), file=sys.stderr)
     return 0
+
+
+async def _start_api(args, stats):
+    """``--api``: the rate feed and its HTTP server (else Nones)."""
+    if not args.api:
+        return None, None
+    from strata_roq.io.rate_api import RateFeed, serve_rate_api
+
+    feed = RateFeed(stats=stats)
+    api = await serve_rate_api(feed, *parse_host_port(args.api, "--api"))
+    if not args.quiet:
+        print(f"send: rate API on http://{args.api.rpartition(':')[0] or '0.0.0.0'}:{api[2]}"
+              "/api/rate", file=sys.stderr, flush=True)
+    return feed, api
+
+
+async def _stop_api(api) -> None:
+    if api is not None:
+        api[0].should_exit = True
+        await api[1]
 
 
 class _SourceFeedback:
@@ -459,6 +471,21 @@ async def _send_bonded(args, source, targets) -> int:
     wrap = source.scheme == "udp"
     counter = 0
     start = time.monotonic()
+    rate, rate_out = await _rate_loop(args, len(paths))
+    driver.rate = rate
+    feedback = _SourceFeedback(sock) if args.tmmbr else None
+
+    def current() -> dict:
+        out = driver.stats()
+        out["elapsed_s"] = round(time.monotonic() - start, 3)
+        if rate is not None:
+            out.update(rate_signal_bps=int(rate.rate_bps), safe_bps=int(rate.instant_bps),
+                       bonding_overhead=round(rate.overhead, 3), rate_told=rate_out.told)
+        if feedback is not None:
+            out["tmmbr_sent"] = feedback.tmmbr_sent
+        return out
+
+    feed, api = await _start_api(args, current)
     if not args.quiet:
         print(f"send: {source.url} -> {len(targets)} paths "
               f"({', '.join(p.name for p in paths)}; scheduler {args.scheduler}, "
@@ -470,7 +497,9 @@ async def _send_bonded(args, source, targets) -> int:
                                          or time.monotonic() - start < args.duration):
                 item = await sock.recv(timeout=0.2)
                 while item is not None:
-                    data, _addr, arrival = item
+                    data, addr, arrival = item
+                    if feedback is not None:
+                        feedback.source = addr
                     if wrap:
                         data = _RTP.pack(0x80, 33, seq, int(arrival * 90000) & 0xFFFFFFFF,
                                          ssrc) + data
@@ -487,16 +516,29 @@ async def _send_bonded(args, source, targets) -> int:
                         driver.end_frame(done)
                     item = sock.get_nowait()
                 driver.kick()
-                if args.stats_json and time.monotonic() >= next_stats:
+                now = time.monotonic()
+                if rate is not None:
+                    rate.update([p.alive for p in paths], now,
+                                [p.delivery_rate * 8 for p in paths])
+                    if (told := rate.poll(now)) is not None:
+                        rate_out.tell(told)
+                        if feedback is not None:
+                            feedback.rate(ssrc, told)
+                        if feed is not None:
+                            feed.publish(told, rate.instant_bps, now - start)
+                if args.stats_json and now >= next_stats:
                     next_stats += args.stats_interval / 1000.0
                     with open(args.stats_json, "a", encoding="utf-8") as f:
-                        f.write(json.dumps(driver.stats()) + "\n")
+                        f.write(json.dumps(current()) + "\n")
     finally:
         if radio_task is not None:
             radio_task.cancel()
-        stats = driver.stats()
+        stats = current()
         sock.close()
         driver.close()
+        if rate_out is not None:
+            rate_out.close()
+        await _stop_api(api)
     if not args.quiet:
         print("send: " + json.dumps(stats), file=sys.stderr)
     return 0

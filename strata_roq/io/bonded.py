@@ -100,6 +100,8 @@ class BondedDriver:
                 1400, deadline, time.monotonic())
         self._task: asyncio.Task | None = None
         self._redial: list[asyncio.Task | None] = [None] * len(paths)
+        #: An AggregateRate when the encoder is told a rate (send --rate-to/--api/--tmmbr).
+        self.rate = None
 
     async def start(self) -> None:
         """Dial every path. Paths that cannot bind are bad input (UsageError when none is
@@ -151,6 +153,8 @@ class BondedDriver:
     def push(self, packet, frame, data: bytes, now: float) -> None:
         self._frames[packet.frame] = frame
         self._data[packet.seq] = data
+        if self.rate is not None:
+            self.rate.on_media(len(data), now)
         repairs = self.fec.add(packet, now, [p.index for p in self.paths if p.alive]) \
             if self.fec is not None else ()
         self.sender.push(packet, now)
@@ -229,7 +233,10 @@ class BondedDriver:
                 # A probe may carry an old frame's packet: send it outside any frame stream.
                 proto.roq.send(data, None if t.probe else self._frames.get(t.packet.frame),
                                now)
-            self._tids[t.path][(int.from_bytes(data[8:12], "big"), (data[2] << 8) | data[3])] = t.id
+            rtp_seq = (data[2] << 8) | data[3]
+            self._tids[t.path][(int.from_bytes(data[8:12], "big"), rtp_seq)] = t.id
+            if self.rate is not None:
+                self.rate.on_sent(t.path, rtp_seq, len(data), now)
             sent_on.add(t.path)
         ended = self._finish_frames(now)
         for i, proto in enumerate(self.protocols):
@@ -247,6 +254,9 @@ class BondedDriver:
 
     def _on_ccfb(self, i: int, arrivals: dict, now: float) -> None:
         """CCFB on path ``i``: (RTP seq, arrival) pairs become acknowledgements."""
+        if self.rate is not None:
+            self.rate.on_feedback(i, [item for items in arrivals.values() for item in items],
+                                  now)
         acks = []
         tids = self._tids[i]
         for ssrc, items in arrivals.items():
