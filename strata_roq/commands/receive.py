@@ -264,6 +264,13 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             jb = state["playout"]
             now = time.monotonic()
             forward(jb.pop(now))
+            missing = jb.given_up()
+            if missing:
+                # never came in time: stop QUIC repairing them (STOP_SENDING their streams)
+                seqs = [s & 0xFFFF for s in missing[-256:]]
+                for conn in holder["protocol"].instances:
+                    if not conn._gone and conn.roq.give_up_missing(seqs, now):  # noqa: SLF001
+                        conn.transmit()
             due = jb.next_time()
             state["wake_at"] = due if due is not None else now + 0.05
             playout_wake.clear()

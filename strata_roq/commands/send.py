@@ -71,11 +71,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate-start", metavar="BITRATE",
                    help="where the signal starts before feedback shows what the path carries "
                         "(default: half of --rate-max; start low and climb, as WebRTC does)")
-    p.add_argument("--layer-drop", choices=("auto", "off"), default="auto",
+    p.add_argument("--layer-drop", choices=("auto", "gop", "off"), default="auto",
                    help="one roq:// path, MPEG-TS media: when the path's safe rate falls under "
                         "the media's, drop the disposable pictures (H.264 nal_ref_idc 0, HEVC "
-                        "sub-layer non-reference) and, after a lost reference picture, the rest "
-                        "of its GOP, so the stream stays decodable (default auto)")
+                        "sub-layer non-reference). After a lost reference picture, the rest of "
+                        "its GOP predicts from a missing picture: auto (default) drops it only "
+                        "when the encoder can be asked for a key frame (--rate-to/--api/--tmmbr), "
+                        "so the freeze is short; gop always drops it (a clean freeze to the next "
+                        "key frame rather than concealed damage); off drops nothing")
     p.add_argument("--insecure", action="store_true", help="do not verify the server certificate")
     p.add_argument("--keylog", metavar="FILE", help="append TLS secrets (SSLKEYLOGFILE format)")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
@@ -183,7 +186,8 @@ async def _send(args, source, target, mode: str) -> int:
     ssrc, seq = random.randrange(1 << 32) & ~1, random.randrange(1 << 16)
     rate, rate_out = await _rate_loop(args)
     wrap = source.scheme == "udp"
-    layers = _Layers(rate) if args.layer_drop == "auto" else None
+    layers = _Layers(rate) if args.layer_drop != "off" else None
+    drop_gop_tail = args.layer_drop == "gop" or (args.layer_drop == "auto" and rate_out is not None)
     estimator = rate or (layers.estimator if layers else None)
     feedback = _SourceFeedback(sock) if args.tmmbr else None
     live: dict = {}
@@ -225,7 +229,7 @@ async def _send(args, source, target, mode: str) -> int:
                 # newer than the lost picture already went out (decoding restarts there).
                 if index < last_key_frame[0]:
                     return
-                if layers is not None:
+                if layers is not None and drop_gop_tail:
                     layers.thinner.reference_lost()
                 now = time.monotonic()
                 if rate_out is not None and now - last_key_request[0] >= KEY_REQUEST_INTERVAL:

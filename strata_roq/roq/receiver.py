@@ -37,6 +37,7 @@ class ReceiverStats:
     resets_received: int = 0           # RESET_STREAM from the sender (frame cancelled)
     stop_sending_sent: int = 0
     frames_given_up: int = 0          # per-frame streams dropped because a packet was late
+    playout_give_ups: int = 0         # of which: its missing packets' playout time passed
     unknown_flow: int = 0
     protocol_errors: int = 0
 
@@ -45,7 +46,7 @@ class ReceiverStats:
 
 
 class _Stream:
-    __slots__ = ("parser", "last_data", "ignored", "checked", "rtcp")
+    __slots__ = ("parser", "last_data", "ignored", "checked", "rtcp", "last_seq")
 
     def __init__(self, now: float) -> None:
         self.parser = StreamParser()
@@ -53,6 +54,7 @@ class _Stream:
         self.ignored = False
         self.checked = False   # flow id accepted and first packet seen
         self.rtcp = False      # carries RTCP (§5.4): idle between reports, never "late"
+        self.last_seq = -1     # RTP sequence number of the last packet it delivered
 
 
 class RoqReceiver:
@@ -110,6 +112,9 @@ class RoqReceiver:
                 stats.bytes += sum(map(len, packets))
                 flow_id = parser.flow_id
                 out = [RoqPacket(flow_id, p, now, sid) for p in packets]
+                last = packets[-1]
+                if len(last) >= 4:
+                    stream.last_seq = (last[2] << 8) | last[3]
         if event.end_stream:
             self._streams.pop(sid, None)
         return out
@@ -156,6 +161,29 @@ class RoqReceiver:
             stream.ignored = True
             self._stop(sid, RoqErrorCode.FRAME_CANCELLED)
         return True
+
+    def give_up_missing(self, seqs, now: float) -> int:
+        """The application skipped RTP packets ``seqs`` (16-bit sequence numbers) that never
+        came in time — the playout buffer's give-ups. On a stream per frame each missing
+        packet sits in the open stream that delivered up to just before it, which QUIC keeps
+        retransmitting: that stream is given up (STOP_SENDING, so the sender stops repairing
+        it — RoQ's NACK give-up). Returns how many streams were given up."""
+        open_media = [(sid, st.last_seq) for sid, st in self._streams.items()
+                      if not st.ignored and not st.rtcp and st.last_seq >= 0]
+        if not open_media or self._media_streams < 2:
+            return 0
+        done = 0
+        for seq in seqs:
+            best = None
+            for sid, last in open_media:
+                ahead = (seq - last) & 0xFFFF
+                if 0 < ahead <= 256 and (best is None or ahead < best[0]):
+                    best = (ahead, sid)
+            if best is not None and best[1] not in self._given_up:
+                self.give_up(best[1], now)
+                self.stats.playout_give_ups += 1
+                done += 1
+        return done
 
     def given_up(self, sid: int | None) -> bool:
         """Whether packets of stream ``sid`` are to be dropped (see :meth:`give_up`)."""

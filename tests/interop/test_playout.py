@@ -74,3 +74,33 @@ def test_playout_restores_the_source_timing(rig, playout):
         assert stats["underruns"] <= 2 and stats["target_delay_ms"] > 20, stats
     else:
         assert np.percentile(error, 99) > 20.0          # the jitter is there without it
+
+
+def test_packets_given_up_at_playout_stop_their_streams(rig):
+    """Stream per frame through a lossy 60 ms path with a tight budget: a lost packet's QUIC
+    retransmission comes after its playout time, so the jitter buffer skips it — and the
+    receiver stops the stream holding it (STOP_SENDING: RoQ's NACK give-up), so the sender
+    spends nothing more on that frame."""
+    roq_port, media_port, out_port = rig.free_port(), rig.free_port(), rig.free_port()
+    collector = _TimedCollector(out_port)
+    rx = rig.start(rig.strata("receive", "-i", f"roq://@127.0.0.1:{roq_port}", "-o",
+                              f"rtp://127.0.0.1:{out_port}", "--duration", "12", "--playout",
+                              "--latency", "250", "--no-deadline"), ready="listening on")
+    relay = rig.start(rig.strata("netsim", "--listen", "127.0.0.1:0", "--to",
+                                 f"127.0.0.1:{roq_port}", "--delay", "60ms", "--loss", "3%",
+                                 "--return-loss", "0%", "--seed", "7", "--duration", "12"),
+                      ready="relaying")
+    tx = rig.start(rig.strata("send", "-i", f"udp://@127.0.0.1:{media_port}", "-o",
+                              f"roq://127.0.0.1:{relay.port()}?mode=frame", "--insecure",
+                              "--latency", "250", "--duration", "10"), ready="send:")
+    src = rig.start(rig.strata("testsrc", "-o", f"udp://127.0.0.1:{media_port}", "--duration",
+                               "8", "--size", "640x360", "--bitrate", "2M", "-q"))
+    src.finish(timeout=60)
+    sent = rig.last_json(tx.finish(timeout=30)[1], "send")
+    out, err = rx.finish(timeout=30)
+    collector.close()
+    received = rig.last_json(err, "receive")
+    give_ups = sum(r["playout_give_ups"] for r in received["receivers"])
+    assert received["playout"]["underruns"] > 0, received["playout"]
+    assert give_ups > 0, received
+    assert sent["stop_sending_received"] >= give_ups, (sent, give_ups)

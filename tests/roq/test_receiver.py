@@ -67,3 +67,30 @@ def test_datagrams_are_judged_one_by_one(tmp_path, quic):
     _sender, receiver, got, _step = _run(tmp_path, quic, "datagram")
     assert got and all(p.stream_id is None for p in got)
     assert not receiver.give_up(None, 0.02) and not receiver.given_up(None)
+
+
+def _rtp(seq: int) -> bytes:
+    return bytes([0x80, 33, seq >> 8, seq & 0xFF]) + bytes(200)
+
+
+def test_playout_give_ups_stop_the_stream_holding_the_missing_packets(tmp_path, quic):
+    client, server = quic.pair(tmp_path)
+    events: list = []
+    quic.pump(client, server, 0.0, events)
+    sender, receiver = RoqSender(client, mode="frame"), RoqReceiver(server, latency=0.3)
+    for seq, index in ((0xFFFE, 0), (0xFFFF, 0), (5, 1)):   # frame 0 wraps, frame 1 further on
+        sender.send(_rtp(seq), _frame(index), 0.01)
+    quic.pump(client, server, 0.01, events)
+    got = [p for conn, e in events if conn is server for p in receiver.handle_event(e, 0.01)]
+    streams = {((p.data[2] << 8) | p.data[3]): p.stream_id for p in got}
+    # packet 0 (after 0xFFFF) and 1 never came by their playout time: frame 0's stream holds them
+    assert receiver.give_up_missing([0, 1], 0.2) == 1
+    assert receiver.given_up(streams[0xFFFF]) and not receiver.given_up(streams[5])
+    assert receiver.stats.playout_give_ups == 1 and receiver.stats.stop_sending_sent == 1
+    assert receiver.give_up_missing([0x8000], 0.2) == 0      # nobody's: nothing stopped
+    assert receiver.give_up_missing([6], 0.2) == 1 and receiver.given_up(streams[5])
+
+
+def test_playout_give_ups_leave_one_long_stream_alone(tmp_path, quic):
+    sender, receiver, got, _step = _run(tmp_path, quic, "stream")
+    assert receiver.give_up_missing([1, 2, 3], 0.2) == 0 and receiver.stats.stop_sending_sent == 0
