@@ -10,9 +10,16 @@ Placement (:meth:`StormScheduler.choose`):
 - **dispatch** to the live path with the earliest predicted completion that meets the
   deadline; a path below its radio watermark may never carry the sole copy;
 - **duplicate** onto the next path that meets the deadline when the chosen path's predicted
-  loss for the next packet exceeds a threshold (lower for the reliable queue);
-- **discard** at the sender when no path can deliver before the deadline (better never than
-  late: sending it would only delay what can still make it);
+  loss for the next packet exceeds a threshold (lower for the reliable queue) — only from
+  spare capacity: while the packets waiting across the live paths would drain within
+  ``spare_backlog`` (5 %) of the budget. A copy on a full path delays the sole copies
+  behind it (on thin cellular uplinks beside a satellite that cost more frames than it saved);
+- **discard** at the sender when no live path could deliver before the deadline even with
+  an empty queue (now + its one-way delay > deadline), or when it is predicted late while
+  the paths are congested (the backlog test of *decompensate*): better never than late. A
+  packet predicted late only behind a passing queue — whose drain time is itself an
+  estimate — is still sent on the earliest path (it often makes it; the sender drops it
+  later if it truly cannot);
 - **decompensate** under aggregate congestion: when the backlog across live paths would take
   more than ``decompensate_after`` (half) of the budget to drain, drop P/B-frames (the tail
   of the GOP) so the next key frame gets through. Short outages that clear within the budget
@@ -30,8 +37,10 @@ class StormScheduler(Scheduler):
 
     def __init__(self, alpha: float = 0.5, dup_reliable: float = 0.005,
                  dup_unreliable: float = 0.05, latency: float = 0.5,
-                 decompensate_after: float = 0.5, outage_grace: float = 2.0) -> None:
+                 decompensate_after: float = 0.5, outage_grace: float = 2.0,
+                 spare_backlog: float = 0.05) -> None:
         self.alpha = alpha
+        self.spare_backlog = spare_backlog
         self.dup_reliable = dup_reliable
         self.dup_unreliable = dup_unreliable
         self.latency = latency
@@ -52,8 +61,13 @@ class StormScheduler(Scheduler):
         ranked.sort(key=lambda tp: tp[0] + tp[1].loss.next_loss() * (tp[1].srtt or 0.1))
         on_time = [(t, p) for t, p in ranked if t <= packet.deadline]
         if not on_time:
-            if any(p.srtt is None for _, p in ranked):
-                on_time = ranked          # no measurements yet: no grounds to discard
+            if any(p.srtt is None for _, p in ranked) or (
+                    not packet.reliable
+                    and any(now + p.owd <= packet.deadline for _, p in ranked)
+                    and not self._congested(paths, queued, now)):
+                # Predicted late only because of a passing queue (or nothing measured yet):
+                # no grounds to discard; the earliest path still has the best chance.
+                on_time = ranked
             else:
                 return Decision([], "discard")
         if not packet.reliable and self._congested(paths, queued, now):
@@ -62,12 +76,21 @@ class StormScheduler(Scheduler):
         first_t, first = (safe or on_time)[0]
         chosen = [first.index]
         threshold = self.dup_reliable if packet.reliable else self.dup_unreliable
-        if first.loss.next_loss() > threshold or (first.unreliable and not safe):
+        if (first.loss.next_loss() > threshold and self._spare(paths, queued)) \
+                or (first.unreliable and not safe):
             for t, p in on_time:
                 if p.index != first.index:
                     chosen.append(p.index)
                     return Decision(chosen, "duplicate")
         return Decision(chosen, "dispatch")
+
+    def _spare(self, paths, queued) -> bool:
+        """Whether the paths have room for a redundant copy: what waits to be sent across the
+        live paths drains within ``spare_backlog`` of the budget."""
+        live = [p for p in paths if p.alive]
+        rate = sum(p.rate() for p in live)
+        return rate > 0 and sum(queued[p.index] for p in live) / rate \
+            < self.spare_backlog * self.latency
 
     def _congested(self, paths, queued, now) -> bool:
         live = [p for p in paths if p.alive]
