@@ -79,3 +79,20 @@ def test_bad_endpoint_is_one_line_and_exit_2(args, fragment):
     assert len(lines) == 1, result.stderr
     assert fragment in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_a_rate_api_port_in_use_is_one_line_and_exit_2():
+    import socket
+
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen()
+    port = held.getsockname()[1]
+    try:
+        result = run_cli("send", "-i", "udp://@127.0.0.1:0", "-o", "roq://127.0.0.1:9",
+                         "--insecure", "--api", f"127.0.0.1:{port}", "--duration", "1")
+    finally:
+        held.close()
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"--api 127.0.0.1:{port}:" in lines[0], result.stderr

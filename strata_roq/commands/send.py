@@ -204,9 +204,9 @@ async def _send(args, source, target, mode: str) -> int:
             out["rate_signal_bps"] = int(rate.rate_bps)
             out["rate_told"] = rate_out.told
             out["key_frames_requested"] = rate_out.key_requests
+            out["rate_command_runs"] = rate_out.command_runs
         if feedback is not None:
             out["tmmbr_sent"], out["pli_sent"] = feedback.tmmbr_sent, feedback.pli_sent
-            out["rate_command_runs"] = rate_out.command_runs
         if layers is not None:
             out["layers"] = layers.stats(time.monotonic())
         return out
@@ -317,7 +317,10 @@ async def _start_api(args, stats):
     from strata_roq.io.rate_api import RateFeed, serve_rate_api
 
     feed = RateFeed(stats=stats)
-    api = await serve_rate_api(feed, *parse_host_port(args.api, "--api"))
+    try:
+        api = await serve_rate_api(feed, *parse_host_port(args.api, "--api"))
+    except OSError as exc:
+        raise UsageError(f"--api {args.api}: {exc}") from None
     if not args.quiet:
         print(f"send: rate API on http://{args.api.rpartition(':')[0] or '0.0.0.0'}:{api[2]}"
               "/api/rate", file=sys.stderr, flush=True)

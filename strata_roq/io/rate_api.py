@@ -110,14 +110,27 @@ def make_rate_app(feed: RateFeed) -> Starlette:
 
 
 async def serve_rate_api(feed: RateFeed, host: str, port: int):
-    """Start uvicorn for the rate API in the running loop; returns (server, task, port)."""
+    """Start uvicorn for the rate API in the running loop; returns (server, task, port).
+    The socket is bound here, so a port in use is an OSError for the caller (uvicorn itself
+    would exit the process)."""
+    import socket
+
     import uvicorn
 
-    config = uvicorn.Config(make_rate_app(feed), host=host, port=port, log_level="warning",
-                            lifespan="off", timeout_graceful_shutdown=1)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(64)
+    except OSError:
+        sock.close()
+        raise
+    config = uvicorn.Config(make_rate_app(feed), log_level="warning", lifespan="off",
+                            timeout_graceful_shutdown=1)
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None   # the command owns SIGINT/SIGTERM
-    task = asyncio.ensure_future(server.serve())
+    task = asyncio.ensure_future(server.serve(sockets=[sock]))
     for _ in range(300):
         if server.started or task.done():
             break
@@ -125,5 +138,4 @@ async def serve_rate_api(feed: RateFeed, host: str, port: int):
     if not server.started:
         task.cancel()
         raise OSError(f"the rate API could not listen on {host}:{port}")
-    bound = server.servers[0].sockets[0].getsockname()[1]
-    return server, task, bound
+    return server, task, sock.getsockname()[1]
