@@ -127,7 +127,10 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
         web, web_feed = make_web_server(*_host_port(args.web), latency_ms=args.latency,
                                         extra_stats=lambda: {"paths": holder["paths"]()}
                                         if "paths" in holder else {})
-        await web.start()
+        try:
+            await web.start()
+        except OSError as exc:
+            raise UsageError(f"--web {args.web}: {exc}") from None
         if not args.quiet:
             print(f"receive: browsers: https://{args.web}/ (certificate sha256 "
                   f"{web.certs.sha256_hex})", file=sys.stderr, flush=True)

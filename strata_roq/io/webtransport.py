@@ -131,14 +131,27 @@ class WebServer:
 
         from strata_roq.io.web_app import make_app
 
-        config = uvicorn.Config(make_app(self), host=self.host, port=self.port,
-                                ssl_certfile=self.certs.cert_path,
+        import socket
+
+        # Bound here: a TCP port in use is an OSError for the caller (uvicorn would exit the
+        # process from inside its task).
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET,
+                             socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+            sock.listen(128)
+        except OSError as exc:
+            sock.close()
+            raise OSError(f"the HTTPS server could not listen on {self.host}:{self.port}: "
+                          f"{exc.strerror or exc}") from None
+        config = uvicorn.Config(make_app(self), ssl_certfile=self.certs.cert_path,
                                 ssl_keyfile=self.certs.key_path, log_level="warning",
                                 timeout_graceful_shutdown=1,
                                 lifespan="off")
         server = uvicorn.Server(config)
         server.install_signal_handlers = lambda: None   # the command owns SIGINT/SIGTERM
-        self._tasks.append(asyncio.ensure_future(server.serve()))
+        self._tasks.append(asyncio.ensure_future(server.serve(sockets=[sock])))
         for _ in range(200):
             if server.started:
                 break
