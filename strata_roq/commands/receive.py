@@ -160,7 +160,8 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
 
     state = {"switches": 0, "deadline": deadline, "fec": FecReceiver(),
              "playout": JitterBuffer(minimum=args.playout_min / 1000.0) if args.playout else None,
-             "ts": SeqUnwrapper(bits=32), "wake_at": 0.0, "owd": None, "owd_at": 0.0}
+             "ts": SeqUnwrapper(bits=32), "wake_at": 0.0, "held_until": 0.0, "owd": None,
+             "owd_at": 0.0}
 
     def refuse(conn) -> None:
         if not conn._gone:   # noqa: SLF001
@@ -257,6 +258,9 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
                 playout_wake.set()
             return True
         forward(reorder.push(data, seq, now, hold))
+        due = reorder.next_timeout()
+        if due is not None and due < state["held_until"]:
+            held_wake.set()                 # an earlier release than the flusher waits for
         return True
 
     playout_wake = asyncio.Event()
@@ -283,10 +287,23 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             except asyncio.TimeoutError:
                 pass
 
+    held_wake = asyncio.Event()
+
     async def flush_held() -> None:
+        """Release packets held behind a gap when their wait ends — at that moment, not on
+        the next tick of a poll: a packet admitted close to its deadline has only the
+        release slack left (``gap_wait``)."""
         while True:
-            await asyncio.sleep(0.005)
-            forward(reorder.poll(time.monotonic()))
+            now = time.monotonic()
+            forward(reorder.poll(now))
+            due = reorder.next_timeout()
+            state["held_until"] = due if due is not None else now + 0.05
+            held_wake.clear()
+            try:
+                await asyncio.wait_for(held_wake.wait(),
+                                       max(0.0, min(state["held_until"], now + 0.05) - now))
+            except asyncio.TimeoutError:
+                pass
 
     protocol = receiver_protocol(on_packet, args.latency / 1000.0,
                                  0.1 if args.feedback == "ccfb" else None, gate.forget)

@@ -200,6 +200,7 @@ async def _send(args, source, target, mode: str) -> int:
         out = {**proto.roq.stats.as_dict(), "rtcp_sent": proto.rtcp.sent,
                "quic": transport_stats(proto._quic)}  # noqa: SLF001
         out["elapsed_s"] = round(time.monotonic() - start, 3)
+        out["cpu_s"] = round(time.process_time(), 3)
         if rate is not None:
             out["rate_signal_bps"] = int(rate.rate_bps)
             out["rate_told"] = rate_out.told
