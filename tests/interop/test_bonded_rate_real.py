@@ -1,5 +1,5 @@
 """The encoder rate loop over bonded paths: testsrc (ceiling 8 Mbit/s) → send over two
-paths (2 Mbit/s at 15 ms, 3 Mbit/s at 40 ms, one netsim relay each) → receive → probe. The
+paths (2 Mbit/s at 15 ms, 3 Mbit/s at 20 ms, one netsim relay each) → receive → probe. The
 signal is the two paths' safe rates together, less the bonding overhead: the encoder fills
 both paths — more than either alone carries — and every picture arrives whole."""
 
@@ -23,7 +23,7 @@ def test_the_encoder_is_told_what_the_bonded_paths_carry_together(rig, tmp_path)
     relays = [rig.start(rig.strata("netsim", "--listen", "127.0.0.1:0", "--to",
                                    f"127.0.0.1:{roq}", "--delay", delay, "--rate", bps,
                                    "--duration", "20"), ready="relaying")
-              for delay, bps in (("15ms", "2M"), ("40ms", "3M"))]
+              for delay, bps in (("15ms", "2M"), ("20ms", "3M"))]
     paths = ",".join(f"roq://127.0.0.1:{r.port()}?name={n}" for r, n in zip(relays, "ab"))
     tx = rig.start(rig.strata("send", "-i", f"udp://@127.0.0.1:{media}", "-o", paths,
                               "--insecure", "--latency", "800",
