@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import deque
 
 from strata_roq.cc.encoder_rate import EncoderRate
-from strata_roq.cc.rate_signal import RateSignal
+from strata_roq.cc.rate_signal import RateSignal, RateTeller
 
 #: Window of the wire/media ratio (s).
 OVERHEAD_WINDOW = 2.0
@@ -32,7 +32,6 @@ class AggregateRate:
                  min_bps: float = 200_000.0, repeat: float = 0.25) -> None:
         self.max_bps = max_bps or initial_bps
         self.min_bps = min_bps
-        self.repeat = repeat
         share = initial_bps / max(paths, 1)
         self.paths = [EncoderRate(share, max_bps=1e12, min_bps=min(50_000.0, share))
                       for _ in range(paths)]
@@ -45,8 +44,7 @@ class AggregateRate:
         self._media: deque[tuple[float, int]] = deque()
         self._wire: deque[tuple[float, int]] = deque()
         self._media_bytes = self._wire_bytes = 0
-        self._told_rate: int | None = None
-        self._last_told: float | None = None
+        self._teller = RateTeller(repeat)
         self._fresh = False                  # feedback since the signal last moved
         self._alive: list[bool] | None = None
 
@@ -101,9 +99,4 @@ class AggregateRate:
 
     def poll(self, now: float) -> int | None:
         """The rate to tell the encoder now (on change, and every ``repeat`` s), or None."""
-        rate = int(self.rate_bps)
-        if rate != self._told_rate or self._last_told is None or \
-                now - self._last_told >= self.repeat:
-            self._told_rate, self._last_told = rate, now
-            return rate
-        return None
+        return self._teller.due(int(self.rate_bps), now)

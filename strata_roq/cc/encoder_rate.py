@@ -24,7 +24,7 @@ from collections import OrderedDict
 
 from strata_roq.cc.base import WindowedMax
 from strata_roq.cc.gradient import GradientController
-from strata_roq.cc.rate_signal import RateSignal
+from strata_roq.cc.rate_signal import RateSignal, RateTeller
 
 
 #: A standing queue is drained within this long (s).
@@ -42,7 +42,6 @@ class EncoderRate:
         self.max_bps = max_bps or initial_bps
         self.min_bps = min_bps
         self.headroom = headroom
-        self.repeat = repeat
         self.silence = silence
         self.controller = controller or GradientController(initial_rate=initial_bps / 8,
                                                            min_rate=min_bps / 8)
@@ -54,8 +53,7 @@ class EncoderRate:
         self.instant_bps = float(initial_bps)
         self._sent: OrderedDict[int, tuple[float, int]] = OrderedDict()   # seq -> (time, bytes)
         self._last_feedback: float | None = None
-        self._last_told: float | None = None
-        self._told_rate: int | None = None
+        self._teller = RateTeller(repeat)
         self.acked = 0
         self._delivered = WindowedMax(2.0)     # best delivery rate of the last 2 s
         #: What the source would send if all of it went (bit/s), when the sender holds part
@@ -114,9 +112,4 @@ class EncoderRate:
             self.rate_bps = max(self.min_bps, self.rate_bps / 2)
             self.instant_bps = min(self.instant_bps, self.rate_bps)
             self.signal.signalled = self.signal.ewma = self.rate_bps
-        rate = int(self.rate_bps)
-        if rate != self._told_rate or self._last_told is None or \
-                now - self._last_told >= self.repeat:
-            self._told_rate, self._last_told = rate, now
-            return rate
-        return None
+        return self._teller.due(int(self.rate_bps), now)

@@ -37,3 +37,20 @@ class RateSignal:
                 self.changes += 1
             self.signalled = target
         return self.signalled
+
+
+class RateTeller:
+    """When the encoder is told: on every change, and again every ``repeat`` seconds (the
+    message may be lost, or the encoder started after us)."""
+
+    def __init__(self, repeat: float = 0.25) -> None:
+        self.repeat = repeat
+        self._told: int | None = None
+        self._at: float | None = None
+
+    def due(self, rate: int, now: float) -> int | None:
+        """``rate`` if it is to be told now, else None."""
+        if rate != self._told or self._at is None or now - self._at >= self.repeat:
+            self._told, self._at = rate, now
+            return rate
+        return None

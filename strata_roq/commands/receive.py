@@ -280,12 +280,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
                         conn.transmit()
             due = jb.next_time()
             state["wake_at"] = due if due is not None else now + 0.05
-            playout_wake.clear()
-            try:
-                await asyncio.wait_for(playout_wake.wait(),
-                                       max(0.0, min(state["wake_at"], now + 0.05) - now))
-            except asyncio.TimeoutError:
-                pass
+            await _sleep_until(playout_wake, state["wake_at"], now)
 
     held_wake = asyncio.Event()
 
@@ -298,12 +293,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             forward(reorder.poll(now))
             due = reorder.next_timeout()
             state["held_until"] = due if due is not None else now + 0.05
-            held_wake.clear()
-            try:
-                await asyncio.wait_for(held_wake.wait(),
-                                       max(0.0, min(state["held_until"], now + 0.05) - now))
-            except asyncio.TimeoutError:
-                pass
+            await _sleep_until(held_wake, state["held_until"], now)
 
     protocol = receiver_protocol(on_packet, args.latency / 1000.0,
                                  0.1 if args.feedback == "ccfb" else None, gate.forget)
@@ -375,3 +365,13 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
     if not args.quiet:
         print("receive: " + json.dumps(stats), file=sys.stderr)
     return 0
+
+
+async def _sleep_until(wake: asyncio.Event, due: float, now: float) -> None:
+    """Sleep until ``due`` (50 ms at most), or until ``wake`` is set (something new is due
+    sooner)."""
+    wake.clear()
+    try:
+        await asyncio.wait_for(wake.wait(), max(0.0, min(due, now + 0.05) - now))
+    except asyncio.TimeoutError:
+        pass
