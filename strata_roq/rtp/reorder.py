@@ -81,5 +81,8 @@ class ReorderBuffer:
         """When :meth:`poll` may next release something held back."""
         if not self._waiting:
             return None
-        due = min(t for _, t in self._waiting.values())
+        # What waits is released in order: only the first packet after the gap's wait
+        # counts (a later packet with an earlier due time waits for it anyway; waking for
+        # that one would only find nothing to do, again and again until this one is due).
+        due = self._waiting[min(self._waiting)][1]
         return due if self._settle_until is None else max(due, self._settle_until)

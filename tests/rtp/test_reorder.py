@@ -36,3 +36,18 @@ def test_restart_settles_again():
     assert buf.push(b"x", 500, 1.0) == []
     assert buf.push(b"w", 499, 1.01) == [] and buf.late == 0
     assert buf.poll(1.02) == [b"w", b"x"]
+
+
+def test_next_timeout_is_when_the_first_held_packet_may_go():
+    """Bonded paths: a later packet (slow path, little time left) may be due before the
+    first one held behind the gap — but it waits for that one, so the timer must too (an
+    earlier wake-up would find nothing to release, and spin)."""
+    buf = ReorderBuffer(hold=0.05)
+    buf.push(b"a", 10, -0.1)
+    assert buf.poll(0.0) == [b"a"]
+    buf.push(b"c", 12, 0.0, hold=0.30)        # 11 missing: c may wait 300 ms
+    buf.push(b"e", 14, 0.1, hold=0.05)        # e has only 50 ms: due at 0.15
+    assert buf.next_timeout() == 0.30
+    assert buf.poll(0.15) == []               # nothing can go before c's wait ends
+    assert buf.poll(0.30) == [b"c", b"e"]      # e's own wait was over long ago
+    assert buf.next_timeout() is None
