@@ -67,11 +67,18 @@ def decode_varint(data, offset: int = 0) -> tuple[int, int] | None:
     return value, end
 
 
+#: The 2-byte varint length prefixes made so far, by length (every RTP packet's size).
+_LENGTH2: list[bytes | None] = [None] * 16384
+
+
 def encode_stream_record(packet: bytes | memoryview) -> bytes:
     """One ``{Length, packet}`` record for a stream (§5.2.1)."""
     n = len(packet)
-    if 64 <= n < 16384:          # every RTP packet: a 2-byte varint, built inline (hot path)
-        return bytes((0x40 | n >> 8, n & 0xFF)) + packet
+    if 64 <= n < 16384:          # hot path: a 2-byte varint, made once per length
+        prefix = _LENGTH2[n]
+        if prefix is None:
+            prefix = _LENGTH2[n] = bytes((0x40 | n >> 8, n & 0xFF))
+        return prefix + packet
     if not 0 < n <= MAX_PACKET_SIZE:
         raise ValueError(f"packet of {n} bytes cannot be sent")
     return encode_uint_var(n) + bytes(packet)
@@ -101,58 +108,54 @@ def parse_datagram(data: bytes | memoryview) -> tuple[int, memoryview]:
 class StreamParser:
     """Reassembles the packets of one RoQ stream from arbitrarily split STREAM data.
 
-    Hot path (one call per STREAM frame): records are cut straight out of the new data; only
-    an incomplete tail is kept. A record still incomplete after new data is accumulated in a
-    bytearray (amortised O(1) appends), so feeding a large packet byte by byte stays linear.
+    Hot path (one call per STREAM frame): records are cut straight out of the new data; an
+    incomplete tail is kept as bytes and joined to the next data (QUIC packs stream data
+    into packet-sized frames, so nearly every packet spans two frames: one join each). A
+    tail that more data still leaves incomplete is accumulated in a bytearray instead
+    (amortised O(1) appends), so feeding a large packet byte by byte stays linear.
     """
 
-    __slots__ = ("flow_id", "_buffer", "_want", "packets", "bytes", "max_packet_size")
+    __slots__ = ("flow_id", "_tail", "_want", "max_packet_size")
 
     def __init__(self, max_packet_size: int = MAX_PACKET_SIZE) -> None:
         self.flow_id: int | None = None
-        self._buffer = bytearray()   # an incomplete tail: flow id, length or packet
-        self._want = 0               # bytes the tail still needs, 0 if not known yet
-        self.packets = 0
-        self.bytes = 0
+        self._tail: bytes | bytearray = b""   # an incomplete flow id, length or packet
+        self._want = 0      # size the tail must reach to complete a packet, 0 if not known
         self.max_packet_size = max_packet_size
 
     @property
     def pending(self) -> int:
         """Bytes received but not yet part of a whole packet."""
-        return len(self._buffer)
+        return len(self._tail)
 
     def feed(self, data, end_stream: bool = False) -> list[bytes]:
         """Feed the next bytes of the stream; return the packets now complete."""
-        n = len(data)
-        self.bytes += n
-        buf = self._buffer
-        if buf:
-            want = self._want
-            if want > n:                       # the pending packet is still incomplete
-                buf += data
-                self._want = want - n
+        out: list[bytes] = []
+        tail = self._tail
+        if tail:
+            if len(tail) + len(data) < self._want:   # the packet is still incomplete
+                if type(tail) is bytes:
+                    tail = self._tail = bytearray(tail)
+                tail += data
                 if end_stream:
                     raise RoqProtocolError(RoqErrorCode.PACKET_ERROR, "stream ends inside a packet")
-                return []
-            buf += data
-            data = bytes(buf)
-            buf.clear()
-            n = len(data)
+                return out
+            data = (bytes(tail) if type(tail) is bytearray else tail) + data
         elif type(data) is not bytes:
             data = bytes(data)
+        n = len(data)
         offset = 0
-        out: list[bytes] = []
         if self.flow_id is None:
             head = decode_varint(data, 0)
             if head is None:
-                buf += data
+                self._tail = data
                 if end_stream and n:
                     raise RoqProtocolError(RoqErrorCode.PACKET_ERROR,
                                            "stream ends inside its flow id")
                 return out
             self.flow_id, offset = head
         limit = self.max_packet_size
-        want = 0
+        end = 0
         while offset < n:
             first = data[offset]
             if first < 0x40:                         # 1-byte varint
@@ -161,7 +164,7 @@ class StreamParser:
                 length, start = ((first & 0x3F) << 8) | data[offset + 1], offset + 2
             else:
                 head = decode_varint(data, offset)
-                if head is None:
+                if head is None:                     # the length itself is cut
                     break
                 length, start = head
             if length == 0 or length > limit:
@@ -169,14 +172,15 @@ class StreamParser:
                                        f"packet length {length} on flow {self.flow_id}")
             end = start + length
             if end > n:
-                want = end - n
                 break
             out.append(data[start:end])
             offset = end
-        self.packets += len(out)
         if offset < n:
-            buf += data[offset:]
-            self._want = want
+            self._tail = data[offset:]
+            self._want = end - offset if end > n else 0
             if end_stream:
                 raise RoqProtocolError(RoqErrorCode.PACKET_ERROR, "stream ends inside a packet")
+        else:
+            self._tail = b""
+            self._want = 0
         return out

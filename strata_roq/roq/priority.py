@@ -1,16 +1,17 @@
 """Stream priorities for aioquic, which has no priority API.
 
-aioquic serves streams round-robin: after every packet it rebuilds its service queue (a new
-list, with the streams it just served appended at the end). :func:`enable_stream_priority`
-keeps that queue sorted by each stream's ``roq_rank`` instead: whenever aioquic assigns a new
-queue, or appends to it, it is re-sorted, so the order holds packet by packet. Reading the
-queue costs nothing extra (a C-level attribute getter), which matters: aioquic reads it
-several times per packet. The sort is stable: equal ranks keep aioquic's round-robin.
+aioquic serves streams round-robin: it builds each packet by walking its service queue
+(``_streams_queue``), then makes a new queue with the streams it just served moved to the
+end. A prioritised connection sorts that queue by each stream's ``roq_rank`` (lower first)
+right before every packet's walk — in ``_write_connection_limits``, which aioquic calls once
+per packet just ahead of the stream frames — so the order holds packet by packet. The sort
+is stable: equal ranks keep aioquic's round robin.
 
-Cost matters too (stream-per-frame sorts after every packet): the sort key is C-level (every
-stream has a ``roq_rank``, unranked ones the class default), and a queue aioquic assigns is
-not re-sorted — it only ever assigns a filtered copy of the (sorted) queue and then extends
-it, and the extend sorts.
+Cost matters (stream-per-frame builds a packet or more per media packet): one sort of a
+short list per packet, with a C-level key (every stream has a ``roq_rank``, unranked ones
+the class default). An earlier version kept the queue sorted through a property on every
+assignment and append; its Python-level getter, setter and list methods cost about twice as
+much per packet (``benchmarks/roq_throughput.py``).
 """
 
 from __future__ import annotations
@@ -27,39 +28,21 @@ QuicStream.roq_rank = TOP  # the default every stream reads until ranked
 _rank_of = attrgetter("roq_rank")
 
 
-class _RankedList(list):
-    """aioquic's stream queue, kept in rank order on every append."""
-
-    __slots__ = ()
-
-    def append(self, stream) -> None:
-        list.append(self, stream)
-        self.sort(key=_rank_of)
-
-    def extend(self, streams) -> None:
-        # aioquic extends with the streams it just served (usually one): those go back to
-        # their rank's place; the rest of the queue is already in order.
-        list.extend(self, streams)
-        if len(self) > 1:
-            self.sort(key=_rank_of)
-
-
-def _set_queue(self, value) -> None:
-    # aioquic assigns ``[s for s in queue if kept]`` (still sorted), then extends it.
-    self.__dict__["_roq_queue"] = _RankedList(value)
-
-
 class _PrioritisedConnection(QuicConnection):
-    _streams_queue = property(attrgetter("_roq_queue"), _set_queue)
+    def _write_connection_limits(self, builder, space) -> None:
+        # Called for every 1-RTT packet, before its stream frames: put the queue in rank
+        # order for this packet's walk.
+        queue = self._streams_queue
+        if len(queue) > 1:
+            queue.sort(key=_rank_of)
+        super()._write_connection_limits(builder, space)
 
 
 def set_stream_rank(quic: QuicConnection, stream_id: int, rank: int) -> None:
-    """Rank an existing stream (lower = served first) and re-sort the queue."""
+    """Rank an existing stream (lower = served first); the next packet serves it so."""
     stream = quic._streams.get(stream_id)  # noqa: SLF001
     if stream is not None:
         stream.roq_rank = rank
-        if isinstance(quic, _PrioritisedConnection):
-            quic.__dict__["_roq_queue"].sort(key=_rank_of)
 
 
 def enable_stream_priority(quic: QuicConnection) -> None:
@@ -67,10 +50,13 @@ def enable_stream_priority(quic: QuicConnection) -> None:
     :func:`set_stream_rank` ranks one."""
     if isinstance(quic, _PrioritisedConnection):
         return
-    queue = quic.__dict__.pop("_streams_queue", [])
-    quic.__class__ = _PrioritisedConnection if type(quic) is QuicConnection else \
-        type("Prioritised" + type(quic).__name__, (_PrioritisedConnection, type(quic)), {})
-    _set_queue(quic, sorted(queue, key=_rank_of))
+    cls = type(quic)
+    if cls not in _prioritised:
+        _prioritised[cls] = type("Prioritised" + cls.__name__, (_PrioritisedConnection, cls), {})
+    quic.__class__ = _prioritised[cls]
+
+
+_prioritised: dict[type, type] = {QuicConnection: _PrioritisedConnection}
 
 
 def can_open_uni_stream(quic: QuicConnection) -> bool:

@@ -46,15 +46,20 @@ class ReceiverStats:
 
 
 class _Stream:
-    __slots__ = ("parser", "last_data", "ignored", "checked", "rtcp", "last_seq")
+    __slots__ = ("parser", "last_data", "ignored", "checked", "rtcp", "last")
 
     def __init__(self, now: float) -> None:
         self.parser = StreamParser()
         self.last_data = now
         self.ignored = False
-        self.checked = False   # flow id accepted and first packet seen
+        self.checked = False   # flow id accepted, first packet seen, not ignored: hot path
         self.rtcp = False      # carries RTCP (§5.4): idle between reports, never "late"
-        self.last_seq = -1     # RTP sequence number of the last packet it delivered
+        self.last = b""        # the last packet it delivered
+
+
+def _ignore(stream: _Stream) -> None:
+    stream.ignored = True
+    stream.checked = False      # off the hot path: the slow one drops its data
 
 
 class RoqReceiver:
@@ -70,6 +75,28 @@ class RoqReceiver:
         self._given_up: dict[int, float] = {}   # stream id -> when (kept one budget long)
 
     def handle_event(self, event, now: float) -> list[RoqPacket]:
+        if type(event) is StreamDataReceived:
+            # Hot path, one call per STREAM frame: a known stream of an accepted flow.
+            sid = event.stream_id
+            stream = self._streams.get(sid)
+            if stream is not None and stream.checked and self.closed_reason is None:
+                stream.last_data = now
+                end = event.end_stream
+                if end:
+                    del self._streams[sid]
+                try:
+                    packets = stream.parser.feed(event.data, end)
+                except RoqProtocolError as exc:
+                    self._close(exc.code, exc.reason)
+                    return []
+                if not packets:
+                    return []
+                stats = self.stats
+                stats.packets += len(packets)
+                stats.bytes += sum(map(len, packets))
+                stream.last = packets[-1]
+                flow_id = stream.parser.flow_id
+                return [RoqPacket(flow_id, p, now, sid) for p in packets]
         if self.closed_reason is not None:
             return []
         try:
@@ -90,6 +117,8 @@ class RoqReceiver:
         return []
 
     def _on_stream_data(self, event: StreamDataReceived, now: float) -> list[RoqPacket]:
+        """A new stream, an ignored one, or one whose flow id or first packet is not known
+        yet (the hot path in :meth:`handle_event` takes the rest)."""
         sid = event.stream_id
         stream = self._streams.get(sid)
         if stream is None:
@@ -102,7 +131,7 @@ class RoqReceiver:
         out: list[RoqPacket] = []
         if not stream.ignored:
             parser = stream.parser
-            if stream.checked:                     # hot path: a known, accepted flow
+            if stream.checked:
                 packets = parser.feed(event.data, event.end_stream)
             else:
                 packets = self._first_packets(stream, sid, event)
@@ -112,9 +141,7 @@ class RoqReceiver:
                 stats.bytes += sum(map(len, packets))
                 flow_id = parser.flow_id
                 out = [RoqPacket(flow_id, p, now, sid) for p in packets]
-                last = packets[-1]
-                if len(last) >= 4:
-                    stream.last_seq = (last[2] << 8) | last[3]
+                stream.last = packets[-1]
         if event.end_stream:
             self._streams.pop(sid, None)
         return out
@@ -129,7 +156,7 @@ class RoqReceiver:
         if flow_id is not None and not had_flow and self.flows is not None \
                 and flow_id not in self.flows:
             self.stats.unknown_flow += 1
-            stream.ignored = True
+            _ignore(stream)
             self._stop(sid, RoqErrorCode.UNKNOWN_FLOW_ID)
             return []
         if packets:
@@ -158,7 +185,7 @@ class RoqReceiver:
         self.stats.frames_given_up += 1
         stream = self._streams.get(sid)
         if stream is not None and not stream.ignored:
-            stream.ignored = True
+            _ignore(stream)
             self._stop(sid, RoqErrorCode.FRAME_CANCELLED)
         return True
 
@@ -168,8 +195,8 @@ class RoqReceiver:
         packet sits in the open stream that delivered up to just before it, which QUIC keeps
         retransmitting: that stream is given up (STOP_SENDING, so the sender stops repairing
         it — RoQ's NACK give-up). Returns how many streams were given up."""
-        open_media = [(sid, st.last_seq) for sid, st in self._streams.items()
-                      if not st.ignored and not st.rtcp and st.last_seq >= 0]
+        open_media = [(sid, (st.last[2] << 8) | st.last[3]) for sid, st in self._streams.items()
+                      if not st.ignored and not st.rtcp and len(st.last) >= 4]
         if not open_media or self._media_streams < 2:
             return 0
         done = 0
@@ -200,7 +227,7 @@ class RoqReceiver:
         stopped = 0
         for sid, stream in list(self._streams.items()):
             if not stream.ignored and not stream.rtcp and now - stream.last_data > self.latency:
-                stream.ignored = True
+                _ignore(stream)
                 self._stop(sid, RoqErrorCode.FRAME_CANCELLED)
                 stopped += 1
         return stopped

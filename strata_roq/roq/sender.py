@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from aioquic.quic.connection import QuicConnection
 from aioquic.quic.events import DatagramFrameReceived, StopSendingReceived, StreamDataReceived
+from aioquic.quic.stream import QuicStreamSender
 
 from strata_roq.media.frames import MediaFrame
 from strata_roq.media.nal import FrameKind
@@ -62,7 +63,7 @@ class SenderStats:
         return dict(self.__dict__)
 
 
-@dataclass
+@dataclass(slots=True)
 class _OpenStream:
     stream_id: int
     deadline: float
@@ -72,6 +73,16 @@ class _OpenStream:
     finished: bool = False
     cancelled: bool = False
     frames: list[int] = field(default_factory=list)
+    #: aioquic's send buffer of the stream while packets may still be written to it (not
+    #: finished, not cancelled): the hot path writes there directly.
+    writer: QuicStreamSender | None = None
+
+    def close(self, *, cancelled: bool) -> None:
+        if cancelled:
+            self.cancelled = True
+        else:
+            self.finished = True
+        self.writer = None
 
 
 class RoqSender:
@@ -111,6 +122,19 @@ class RoqSender:
                     self._reference_lost(frame.index)
                 return False
             if mode == "frame" or (mode == "hybrid" and frame.priority >= HYBRID_STREAM_PRIORITY):
+                state = self._by_frame.get(frame.index)
+                if state is not None and (writer := state.writer) is not None:
+                    # Hot path: the next packet of a frame whose stream is open.
+                    try:
+                        writer.write(encode_stream_record(packet))
+                    except RuntimeError:      # the peer's STOP_SENDING reset it just now
+                        state.close(cancelled=True)
+                        self.stats.dropped_cancelled += 1
+                        return False
+                    stats = self.stats
+                    stats.packets += 1
+                    stats.bytes += len(packet)
+                    return True
                 return self._send_on_frame_stream(packet, frame)
         if mode == "datagram" or (mode == "hybrid" and frame is not None):
             return self._send_datagram(packet)
@@ -137,16 +161,15 @@ class RoqSender:
             self._by_stream[sid] = state
             self.stats.streams_opened += 1
             self.quic.send_stream_data(sid, self._flow_prefix + encode_stream_record(packet))
+            state.writer = self.quic._streams[sid].sender  # noqa: SLF001 - see writer
             # Key frames, audio and PSI first, then the rest; newer before older in each.
             set_stream_rank(self.quic, sid, (0 if state.important else 1 << 61) - frame.index)
-        elif state.cancelled or state.finished:
+        else:                                  # cancelled or finished (the rest: hot path)
             if state.stream_id < 0:
                 self.stats.dropped_stream_limit += 1
             else:
                 self.stats.dropped_cancelled += 1
             return False
-        else:
-            self.quic.send_stream_data(state.stream_id, encode_stream_record(packet))
         stats = self.stats
         stats.packets += 1
         stats.bytes += len(packet)
@@ -198,9 +221,13 @@ class RoqSender:
     def end_frame(self, frame: MediaFrame) -> None:
         """The frame is complete: close its stream with FIN."""
         state = self._by_frame.get(frame.index)
-        if state is not None and not state.finished and not state.cancelled:
-            state.finished = True
-            self.quic.send_stream_data(state.stream_id, b"", end_stream=True)
+        if state is not None and state.writer is not None:
+            try:
+                state.writer.write(b"", end_stream=True)
+            except RuntimeError:              # the peer's STOP_SENDING reset it just now
+                state.close(cancelled=True)
+                return
+            state.close(cancelled=False)
 
     # -- deadlines --------------------------------------------------------------------------
     def _unsent(self, stream_id: int) -> int:
@@ -237,7 +264,7 @@ class RoqSender:
             # Hopeless frames stay known (cancelled) until their deadline, so their remaining
             # packets are dropped rather than opening a new stream.
             self.quic.reset_stream(state.stream_id, RoqErrorCode.FRAME_CANCELLED)
-            state.cancelled = True
+            state.close(cancelled=True)
             if state.video_reference and unsent:
                 # (a frame whose bytes all left may still arrive whole before the reset)
                 self._reference_lost(index)
@@ -265,7 +292,7 @@ class RoqSender:
                 self._long_stream = None      # the next packet opens a new one
             state = self._by_stream.get(event.stream_id)
             if state is not None:
-                state.cancelled = True  # aioquic answers with RESET_STREAM itself
+                state.close(cancelled=True)  # aioquic answers with RESET_STREAM itself
                 if state.video_reference:
                     self._reference_lost(state.index)
 

@@ -51,7 +51,23 @@ def test_byte_by_byte():
     wire = encode_stream_start(7, pkts)
     parser = StreamParser()
     got = [p for i in range(len(wire)) for p in parser.feed(wire[i:i + 1])]
-    assert got == pkts and parser.packets == 50
+    assert got == pkts and parser.pending == 0
+
+
+def test_a_large_packet_fed_byte_by_byte_is_accumulated_not_rejoined():
+    # A peer may send one-byte STREAM frames: the incomplete packet must grow in place
+    # (amortised O(1) per byte), not be re-joined from scratch on every byte (quadratic:
+    # ~2 GB of copying for one 64 KiB packet).
+    packet = bytes(range(256)) * 255
+    wire = encode_stream_start(0, [packet])
+    parser = StreamParser()
+    got = [p for i in range(8) for p in parser.feed(wire[i:i + 1])]
+    buffer = parser._tail
+    for i in range(8, len(wire) - 1):
+        assert parser.feed(wire[i:i + 1]) == []
+        assert parser._tail is buffer              # the same buffer, grown in place
+    got += parser.feed(wire[-1:], end_stream=True)
+    assert got == [packet] and parser.pending == 0
 
 
 @pytest.mark.parametrize("wire, why", [

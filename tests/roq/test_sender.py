@@ -79,3 +79,41 @@ def test_a_lost_reference_picture_is_reported_once_audio_and_disposable_never(tm
     late = _frame(3, deadline=0.7)          # its first packet already too late
     assert not sender.send(quic.PACKET, late, 0.8) and not sender.send(quic.PACKET, late, 0.8)
     assert lost == [0, 3]
+
+
+def test_a_frame_the_peer_stopped_before_its_event_was_read_is_dropped_not_raised(tmp_path, quic):
+    # The hot path writes to aioquic's stream buffer directly; a STOP_SENDING that aioquic
+    # has already acted on (stream reset) but whose event the application has not yet read
+    # must count the packet as cancelled, not raise out of send() or end_frame().
+    client, server = quic.pair(tmp_path)
+    events: list = []
+    quic.pump(client, server, 0.0, events)
+    sender = RoqSender(client, mode="frame")
+    frame = _frame(0, deadline=0.5)
+    assert sender.send(quic.PACKET, frame, 0.01)
+    sid = sender._by_frame[0].stream_id
+    client._streams[sid].sender.reset(5)          # what aioquic does on STOP_SENDING
+    assert not sender.send(quic.PACKET, frame, 0.01)
+    assert sender.stats.dropped_cancelled == 1 and sender.stats.packets == 1
+    sender.end_frame(frame)                       # no FIN after the reset, no exception
+    assert not sender.send(quic.PACKET, frame, 0.01)
+    assert sender.stats.dropped_cancelled == 2
+
+
+def test_the_last_packet_of_a_frame_and_its_fin_arrive_whole(tmp_path, quic):
+    client, server = quic.pair(tmp_path)
+    events: list = []
+    quic.pump(client, server, 0.0, events)
+    sender = RoqSender(client, mode="frame")
+    receiver = RoqReceiver(server)
+    frame = _frame(0, deadline=0.5)
+    for _ in range(5):
+        assert sender.send(quic.PACKET, frame, 0.01)
+    sender.end_frame(frame)
+    assert not sender.send(quic.PACKET, frame, 0.01)   # after FIN: dropped, counted
+    assert sender.stats.dropped_cancelled == 1
+    for step in range(1, 20):                            # virtual time for aioquic's pacer
+        quic.pump(client, server, 0.01 * step, events)
+    got = [p for conn, e in events if conn is server for p in receiver.handle_event(e, 0.2)]
+    assert [bytes(p.data) for p in got] == [bytes(quic.PACKET)] * 5
+    assert receiver._streams == {}                      # FIN seen: the stream is done
