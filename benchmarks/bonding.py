@@ -7,11 +7,13 @@ Deterministic for a seed. The same scenarios over real sockets, with librist's a
 GStreamer's bonding alongside, are ``benchmarks/bonding_real.py``.
 
     .venv/bin/python benchmarks/bonding.py [--scenarios a,b] [--schedulers x,y] [--duration S]
+        [--bitrate 10e6] [--seeds 1,2,3,4]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -25,9 +27,20 @@ from strata_roq.sched import SCHEDULERS  # noqa: E402
 DURATIONS = {"starlink-att-verizon": 120.0}
 
 
-def one(job: tuple[str, str, float | None]) -> dict:
-    scenario, scheduler, duration = job
-    return simulate(make_scenario(scenario, duration or DURATIONS.get(scenario, 60.0)), scheduler)
+def one(job: tuple[str, str, float | None, float | None, int | None]) -> dict:
+    name, scheduler, duration, bitrate, seed = job
+    scenario = make_scenario(name, duration or DURATIONS.get(name, 60.0))
+    changes = {k: v for k, v in (("bitrate", bitrate), ("seed", seed)) if v is not None}
+    return simulate(dataclasses.replace(scenario, **changes), scheduler)
+
+
+def _mean(results: list[dict]) -> dict:
+    """One row for the runs of a scenario × scheduler over several seeds: the means."""
+    out = dict(results[0])
+    for key in ("on_time", "key_on_time", "latency_p50_ms", "latency_p99_ms", "overhead"):
+        out[key] = sum(r[key] for r in results) / len(results)
+    out["stalls"] = round(sum(r["stalls"] for r in results) / len(results))
+    return out
 
 
 def main() -> None:
@@ -35,12 +48,24 @@ def main() -> None:
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--schedulers", default=",".join(SCHEDULERS))
     ap.add_argument("--duration", type=float, default=None, help="override every scenario's")
+    ap.add_argument("--bitrate", type=float, default=None,
+                    help="override every scenario's media rate (bit/s), e.g. 10e6")
+    ap.add_argument("--seeds", default=None,
+                    help="comma-separated seeds: each row is the mean over them")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = ap.parse_args()
-    jobs = [(sc, sch, args.duration) for sc in args.scenarios.split(",")
-            for sch in args.schedulers.split(",")]
+    try:
+        seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [None]
+    except ValueError:
+        ap.error(f"--seeds: not a list of integers: {args.seeds!r}")
+    cells = [(sc, sch) for sc in args.scenarios.split(",") for sch in args.schedulers.split(",")]
+    jobs = [(sc, sch, args.duration, args.bitrate, seed) for sc, sch in cells for seed in seeds]
     with ProcessPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(one, jobs))
+        runs = list(pool.map(one, jobs))
+    results = [_mean(runs[i * len(seeds):(i + 1) * len(seeds)]) for i in range(len(cells))]
+    if args.bitrate or args.seeds:
+        print(f"(media rate {args.bitrate or 'per scenario'}, seeds {args.seeds or 'default'}"
+              f"{': means over the seeds' if len(seeds) > 1 else ''})")
     print(f"{'scenario':22} {'scheduler':10} {'on-time':>8} {'key':>7} {'p50 ms':>7} "
           f"{'p99 ms':>7} {'stalls':>6} {'overhead':>8}")
     for r in results:

@@ -94,6 +94,7 @@ class Path:
     rate_floor: float = 250_000.0       # bytes/s assumed before any delivery sample
     loss: LossEstimate = field(default_factory=LossEstimate)
     unanswered_since: float | None = None  # first send since the last feedback
+    last_outcome: float | None = None   # when a packet was last acknowledged or found lost
     _acks: deque = field(default_factory=lambda: deque(maxlen=256))   # (arrival, bytes)
     _rate_samples: deque = field(default_factory=lambda: deque())     # (time, rate)
 
@@ -133,6 +134,7 @@ class Path:
             self.min_owd = min(self.min_owd, owd)
             self.owd_excess = 0.9 * self.owd_excess + 0.1 * (owd - self.min_owd)
         self.loss.observe(False)
+        self.last_outcome = now
         # Rate from the receiver's arrival times: feedback comes in batches, so the times
         # acknowledgements reach us would overstate it.
         self._acks.append((arrival if arrival is not None else now, size))
@@ -142,6 +144,18 @@ class Path:
         self.in_flight = max(0, self.in_flight - size)
         self.lost_packets += 1
         self.loss.observe(True)
+        self.last_outcome = now
+
+    def next_loss(self, now: float) -> float:
+        """Probability that a packet sent now is lost. While the path carries traffic, the
+        Gilbert-Elliott state of its last outcome (a burst continues); once it has been idle
+        — nothing in flight, no outcome for an RTT — the stationary rate: a burst seen on
+        packets long gone says nothing about the next one, and a path left idle after a
+        loss would otherwise stay "in a burst", and unused, forever."""
+        last = self.last_outcome
+        if self.in_flight == 0 and last is not None and now - last > max(self.srtt or 0.1, 0.1):
+            return self.loss.rate
+        return self.loss.next_loss()
 
     def seed_rtt(self, rtt: float) -> None:
         """An RTT measured by the transport (e.g. QUIC's handshake) before any feedback of

@@ -58,7 +58,7 @@ class StormScheduler(Scheduler):
         if not ranked:
             return Decision([], "no-path")
         # Expected delivery counts a likely loss as one more round trip (the repair).
-        ranked.sort(key=lambda tp: tp[0] + tp[1].loss.next_loss() * (tp[1].srtt or 0.1))
+        ranked.sort(key=lambda tp: tp[0] + tp[1].next_loss(now) * (tp[1].srtt or 0.1))
         on_time = [(t, p) for t, p in ranked if t <= packet.deadline]
         if not on_time:
             if any(p.srtt is None for _, p in ranked) or (
@@ -76,7 +76,7 @@ class StormScheduler(Scheduler):
         first_t, first = (safe or on_time)[0]
         chosen = [first.index]
         threshold = self.dup_reliable if packet.reliable else self.dup_unreliable
-        if (first.loss.next_loss() > threshold and self._spare(paths, queued)) \
+        if (first.next_loss(now) > threshold and self._spare(paths, queued)) \
                 or (first.unreliable and not safe):
             for t, p in on_time:
                 if p.index != first.index:

@@ -68,3 +68,28 @@ def test_transport_rtt_seeds_a_fresh_path_only():
     p.on_acked(1200, 1.0, None, 1.030)
     p.seed_rtt(0.001)                      # measured paths keep their own estimate
     assert p.srtt > 0.012 and p.min_rtt == 0.012
+
+
+def test_a_burst_state_holds_while_busy_and_fades_once_the_path_is_idle():
+    p = Path("att")
+    t = 0.0
+    pattern = ([False] * 97 + [True] * 3) * 5 + [False] * 50 + [True] * 2   # bursts of 3
+    for lost in pattern:
+        t += 0.001
+        p.on_sent(1000, t)
+        if lost:
+            p.on_lost(1000, t + 0.1)
+        else:
+            p.on_acked(1000, t, None, t + 0.1)          # srtt 100 ms
+    now = p.last_outcome
+    assert p.in_flight == 0 and p.loss.next_loss() > 0.5       # mid-burst
+    assert p.next_loss(now + 0.05) > 0.5           # within an RTT: the burst continues
+    p.on_sent(1000, now + 0.5)
+    assert p.next_loss(now + 0.5) > 0.5            # busy: the state of its last outcome
+    p.on_acked(1000, now + 0.5, None, now + 0.6)
+    assert p.next_loss(now + 0.6) < 0.05           # a delivery ended the burst
+    p.on_sent(1000, now + 0.7)
+    p.on_lost(1000, now + 0.8)
+    assert p.next_loss(now + 0.85) > 0.5
+    # idle for longer than an RTT: the stationary rate, not a burst that never ends
+    assert p.next_loss(now + 1.0) == pytest.approx(p.loss.rate) and p.loss.rate < 0.05

@@ -97,3 +97,18 @@ def test_storm_never_gives_a_weak_signal_path_the_sole_copy():
     assert s.choose(_packet(), [weak, ok], [0, 0], 0).paths == [1]
     d = s.choose(_packet(), [weak], [0], 0)
     assert d.paths == [0]                               # nothing else left: send, but count it
+
+
+def test_storm_returns_to_an_idle_path_whose_last_packet_was_lost():
+    # A path that lost its last packet and then went idle is not "in a burst" for ever: once
+    # the other path's queue makes it later, STORM uses it again (the Starlink drive: AT&T
+    # sat idle at 6.5 Mbit/s while a 400 ms queue built on Starlink).
+    s = make_scheduler("storm", latency=0.5)
+    busy, idle = _path(0, 0.03, 10), _path(1, 0.06, 8, loss=0.01)
+    idle.loss.bad, idle.loss.bad_to_good = 10.0, 3.0    # bursts of ~3 packets
+    idle.loss.last_lost = True                          # its last outcome: a loss ...
+    idle.last_outcome = 1.0
+    queue = 80_000                                      # ~35 ms of backlog on the busy path
+    assert s.choose(_packet(deadline=1.5), [busy, idle], [queue, 0], 1.01).paths == [0]
+    # ... within an RTT of it the burst is presumed to go on; a second later it is not
+    assert s.choose(_packet(deadline=2.5), [busy, idle], [queue, 0], 2.0).paths == [1]
