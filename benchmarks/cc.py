@@ -19,7 +19,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from strata_roq.cc import CONTROLLERS, make_controller  # noqa: E402
 from strata_roq.cc.rate_signal import RateSignal  # noqa: E402
 from strata_roq.cc.encoder_rate import EncoderRate  # noqa: E402
-from strata_roq.netsim.ccsim import run, run_encoder_loop  # noqa: E402
+from strata_roq.cc.coupled import CoupledGroup, CoupledVegas  # noqa: E402
+from strata_roq.netsim.ccsim import run, run_encoder_loop, run_flows  # noqa: E402
 from strata_roq.netsim.scenarios import _traces_dir  # noqa: E402
 from strata_roq.netsim.synthetic import trace_from_rates  # noqa: E402
 from strata_roq.netsim.trace import read_mahimahi  # noqa: E402
@@ -43,6 +44,7 @@ def main() -> None:
             r = run(make_controller(name), delay=delay, trace=trace, duration=d)
             print(f"{label:40} {name:10} {r['utilisation']:11.1%} {r['queue_p50_ms']:7.1f} ms "
                   f"{r['queue_p95_ms']:6.1f} ms", flush=True)
+    coupling(d)
     # the rate signal an encoder would be given, from BBR-RT on the step
     trace, delay = cases[0][1], cases[0][2]
     signal, out = RateSignal(), []
@@ -74,6 +76,29 @@ def main() -> None:
         print(f"  at {what:16} signal {min(v) / 1e6:5.2f}–{max(v) / 1e6:5.2f} Mbit/s "
               f"(±{(max(v) - min(v)) / 2 / mid:.1%}), picture delivery p95 "
               f"{lat[int(0.95 * len(lat))] * 1000:.0f} ms")
+
+
+def coupling(d: float) -> None:
+    """Two paths of one sender, coupled (wVegas) or not, against an ordinary flow."""
+    print(f"\n{'two paths of one sender (vegas)':50} {'pair':>6} {'other':>6} {'util':>6} "
+          f"{'queue p50 / p95':>16}")
+
+    def pair(coupled: bool) -> list:
+        group = CoupledGroup() if coupled else None
+        return [CoupledVegas(group), CoupledVegas(group)]
+
+    cases = [("shared 12 Mbit/s with one other flow", True, [0.02] * 3, 12e6, 1),
+             ("shared 12 Mbit/s, alone", True, [0.02, 0.03], 12e6, 0),
+             ("separate 6 Mbit/s links", False, [0.02, 0.04], 6e6, 0)]
+    for label, shared, delays, rate, others in cases:
+        for coupled in (False, True):
+            flows = pair(coupled) + [CoupledVegas() for _ in range(others)]
+            r = run_flows(flows, delays=delays, rate=rate, shared=shared, duration=d)
+            thr = r["throughput"]
+            other = f"{thr[2] / 1e6:6.2f}" if others else f"{'':6}"
+            print(f"{label + (' — coupled' if coupled else ' — uncoupled'):50} "
+                  f"{(thr[0] + thr[1]) / 1e6:6.2f} {other} {r['utilisation']:6.1%} "
+                  f"{r['queue_p50_ms']:6.1f} / {r['queue_p95_ms']:5.1f} ms", flush=True)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from strata_roq.cc.base import RateController
 
 def make_controller(name: str, **options) -> RateController:
     from strata_roq.cc.bbr_rt import BbrController
+    from strata_roq.cc.coupled import CoupledVegas
     from strata_roq.cc.gradient import GradientController
 
     if name == "bbr-rt":
@@ -16,7 +17,9 @@ def make_controller(name: str, **options) -> RateController:
         return BbrController(headroom=None, **options)
     if name == "gradient":
         return GradientController(**options)
+    if name == "vegas":           # one path on its own; with group=CoupledGroup(): coupled
+        return CoupledVegas(**options)
     raise ValueError(f"unknown congestion controller {name!r} (one of {', '.join(CONTROLLERS)})")
 
 
-CONTROLLERS = ("bbr-rt", "bbr-like", "gradient")
+CONTROLLERS = ("bbr-rt", "bbr-like", "gradient", "vegas")

@@ -157,3 +157,61 @@ def run_encoder_loop(estimator, *, delay: float = 0.015, rate: float | None = No
             # (pictures of the last second may still be on their way: not counted)
             "lost_pictures": sum(1 for c, left, _ in pictures.values()
                                  if left > 0 and c < duration - 1.0)}
+
+
+def run_flows(controllers, *, delays, rate: float, shared: bool = True,
+              duration: float = 30.0, warmup: float = 5.0, mss: int = 1400,
+              queue: float = 1.0, seed: int = 1) -> dict:
+    """Several saturating flows, one controller each: through one bottleneck of ``rate``
+    bit/s (``shared``) or through one such bottleneck each. ``delays``: each flow's one-way
+    propagation delay. Results: each flow's throughput (bit/s after the warm-up), the
+    bottlenecks' utilisation, and queueing delay p50/p95 over all packets."""
+    rng = random.Random(seed)
+    n = len(controllers)
+    links = [Link(delay=0.0, rate=rate, queue_limit=queue, rng=random.Random(rng.random()))
+             for _ in range(1 if shared else n)]
+    fwd = [links[0 if shared else i] for i in range(n)]
+    # after the bottleneck: propagation to the receiver, and the acknowledgement's way back
+    rev = [Link(delay=2 * d, rng=random.Random(rng.random())) for d in delays]
+    outstanding: list[OrderedDict[int, float]] = [OrderedDict() for _ in range(n)]
+    delivered = [0] * n
+    queueing: list[float] = []
+    next_send = [0.0] * n
+    seqs = [0] * n
+    now = 0.0
+    while now < duration:
+        times = [t for link in links if (t := link.next_time()) is not None]
+        times += [t for link in rev if (t := link.next_time()) is not None]
+        times += [max(next_send[i], now) for i, c in enumerate(controllers) if c.can_send(mss)]
+        now = min(times)
+        for link in links:                  # the bottleneck, then each flow's own delay
+            for i, s, sent_at in link.poll(now):
+                arrived = now + delays[i]
+                if sent_at >= warmup:
+                    queueing.append(now - sent_at - mss * 8 / rate)
+                    delivered[i] += mss
+                rev[i].send((s, sent_at, arrived), now, 40)
+        for i, link in enumerate(rev):
+            c, out = controllers[i], outstanding[i]
+            for s, sent_at, arrived in link.poll(now):
+                if out.pop(s, None) is None:
+                    continue
+                c.on_ack(mss, sent_at, arrived + CLOCK_OFFSET, now)
+                while out and next(iter(out)) < s - 3:
+                    out.popitem(last=False)
+                    c.on_loss(mss, now)
+        for i, c in enumerate(controllers):
+            if now >= next_send[i] and c.can_send(mss):
+                fwd[i].send((i, seqs[i], now), now, mss)
+                outstanding[i][seqs[i]] = now
+                c.on_sent(mss, now)
+                seqs[i] += 1
+                next_send[i] = now + mss / max(c.pacing_rate, 1.0)
+    q = np.asarray(queueing) * 1000 if queueing else np.zeros(1)
+    span = duration - warmup
+    return {
+        "throughput": [8 * b / span for b in delivered],
+        "utilisation": 8 * sum(delivered) / span / (rate * len(links)),
+        "queue_p50_ms": float(np.percentile(q, 50)),
+        "queue_p95_ms": float(np.percentile(q, 95)),
+    }
