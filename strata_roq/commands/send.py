@@ -72,8 +72,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="where the signal starts before feedback shows what the path carries "
                         "(default: half of --rate-max; start low and climb, as WebRTC does)")
     p.add_argument("--layer-drop", choices=("auto", "gop", "off"), default="auto",
-                   help="one roq:// path, MPEG-TS media: when the path's safe rate falls under "
-                        "the media's, drop the disposable pictures (H.264 nal_ref_idc 0, HEVC "
+                   help="MPEG-TS media: when the path's (or the bonded paths' together) safe "
+                        "rate falls under the media's, drop the disposable pictures (H.264 nal_ref_idc 0, HEVC "
                         "sub-layer non-reference). After a lost reference picture, the rest of "
                         "its GOP predicts from a missing picture: auto (default) drops it only "
                         "when the encoder can be asked for a key frame (--rate-to/--api/--tmmbr), "
@@ -134,6 +134,9 @@ def run(args: argparse.Namespace) -> int:
         make_scheduler(args.scheduler)            # a bad name is a usage error, before any I/O
         if any(t.listen for t in targets):
             raise UsageError("bonded paths connect to a receiver: give each a host")
+        if args.layer_drop == "gop":
+            raise UsageError("--layer-drop gop needs one roq:// path (bonded paths thin the "
+                             "disposable pictures only: --layer-drop auto)")
         return asyncio.run(_send_bonded(args, source, targets))
     target = targets[0]
     if target.listen:
@@ -370,19 +373,24 @@ def _starts_gop(frame) -> bool:
 
 
 class _Layers:
-    """Layer thinning on the single-path sender: the safe-rate estimate (the encoder rate
-    loop's, or one of its own), the policy, and the TS thinner; RTP input keeps a gap-free
-    sequence (dropped packets are renumbered out)."""
+    """Layer thinning: the safe-rate estimate (the encoder rate loop's, or one of its own —
+    an AggregateRate over bonded paths), the policy, and the TS thinner; RTP input keeps a
+    gap-free sequence (dropped packets are renumbered out)."""
 
-    def __init__(self, rate) -> None:
+    def __init__(self, rate, paths: int = 0) -> None:
+        from strata_roq.cc.aggregate_rate import AggregateRate
         from strata_roq.cc.encoder_rate import EncoderRate
         from strata_roq.cc.layer_policy import LayerPolicy
         from strata_roq.media.thinning import TsThinner
 
         # Without an encoder to steer, the estimate is only measured: it starts high and the
         # delivery cap brings it down to what the path shows.
-        self.estimator = rate or EncoderRate(100e6, max_bps=1e9)
         self._own_estimator = rate is None
+        if rate is None:
+            rate = AggregateRate(paths, 100e6, max_bps=1e9) if paths else \
+                EncoderRate(100e6, max_bps=1e9)
+        self.estimator = rate
+        self._bonded = isinstance(rate, AggregateRate)
         self.policy = LayerPolicy()
         self.thinner = TsThinner()
         self.seq_shift = 0          # RTP input: packets removed whole so far
@@ -411,14 +419,27 @@ class _Layers:
             data = data[:2] + seq.to_bytes(2, "big") + data[4:]
         return data
 
-    def decide(self, now: float) -> None:
-        if self._own_estimator:
-            self.estimator.poll(now)          # (its silence rule: no feedback, no rate)
-        self.estimator.demand_bps = self.policy.media_bps(now)
-        self.thinner.drop_disposable = self.policy.update(self.estimator.instant_bps, now)
+    def decide(self, now: float, alive: list[bool] | None = None,
+               capacity: list[float] | None = None) -> None:
+        """Bonded: ``alive`` and ``capacity`` (bit/s) per path, for an estimator of our own."""
+        est = self.estimator
+        if self._bonded:
+            if self._own_estimator:
+                est.update(alive, now, capacity)
+        else:
+            if self._own_estimator:
+                est.poll(now)                 # (its silence rule: no feedback, no rate)
+            est.demand_bps = self.policy.media_bps(now)
+        self.thinner.drop_disposable = self.policy.update(self.safe_bps(), now)
+
+    def safe_bps(self) -> float:
+        """What the path(s) carry of the media itself: over bonded paths, less what the
+        bonding adds on top (duplicates, repairs, retransmissions)."""
+        est = self.estimator
+        return est.instant_bps / est.overhead if self._bonded else est.instant_bps
 
     def stats(self, now: float) -> dict:
-        return {**self.policy.stats(now), "safe_bps": int(self.estimator.instant_bps),
+        return {**self.policy.stats(now), "safe_bps": int(self.safe_bps()),
                 **self.thinner.stats.as_dict()}
 
 
@@ -480,7 +501,8 @@ async def _send_bonded(args, source, targets) -> int:
     counter = 0
     start = time.monotonic()
     rate, rate_out = await _rate_loop(args, len(paths))
-    driver.rate = rate
+    layers = _Layers(rate, len(paths)) if args.layer_drop != "off" else None
+    driver.rate = layers.estimator if layers is not None else rate
     feedback = _SourceFeedback(sock) if args.tmmbr else None
 
     def current() -> dict:
@@ -491,6 +513,8 @@ async def _send_bonded(args, source, targets) -> int:
                        bonding_overhead=round(rate.overhead, 3), rate_told=rate_out.told)
         if feedback is not None:
             out["tmmbr_sent"] = feedback.tmmbr_sent
+        if layers is not None:
+            out["layers"] = layers.stats(time.monotonic())
         return out
 
     feed, api = await _start_api(args, current)
@@ -506,8 +530,13 @@ async def _send_bonded(args, source, targets) -> int:
                 item = await sock.recv(timeout=0.2)
                 while item is not None:
                     data, addr, arrival = item
+                    item = sock.get_nowait()
                     if feedback is not None:
                         feedback.source = addr
+                    if layers is not None:
+                        data = layers.thin(data, wrap, arrival)
+                        if not data:
+                            continue            # all of it was a dropped picture
                     if wrap:
                         data = _RTP.pack(0x80, 33, seq, int(arrival * 90000) & 0xFFFFFFFF,
                                          ssrc) + data
@@ -522,18 +551,20 @@ async def _send_bonded(args, source, targets) -> int:
                         driver.push(packet, frame, data, arrival)
                     for done in framer.pop_completed():
                         driver.end_frame(done)
-                    item = sock.get_nowait()
                 driver.kick()
                 now = time.monotonic()
+                alive = [p.alive for p in paths]
+                capacity = [p.delivery_rate * 8 for p in paths]
                 if rate is not None:
-                    rate.update([p.alive for p in paths], now,
-                                [p.delivery_rate * 8 for p in paths])
+                    rate.update(alive, now, capacity)
                     if (told := rate.poll(now)) is not None:
                         rate_out.tell(told)
                         if feedback is not None:
                             feedback.rate(ssrc, told)
                         if feed is not None:
                             feed.publish(told, rate.instant_bps, now - start)
+                if layers is not None:
+                    layers.decide(now, alive, capacity)
                 if args.stats_json and now >= next_stats:
                     next_stats += args.stats_interval / 1000.0
                     with open(args.stats_json, "a", encoding="utf-8") as f:
