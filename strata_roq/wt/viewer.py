@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from aioquic.buffer import encode_uint_var
+from aioquic.h3.connection import StreamType
+
 from strata_roq.roq.priority import can_open_uni_stream, enable_stream_priority, set_stream_rank
 from strata_roq.wt.wire import AUDIO, FLAG_CATCHUP, WebFrame
 
@@ -55,6 +58,7 @@ class ViewerSession:
     _open: dict = field(default_factory=dict)     # stream id -> _Open
     _waiting_for_key: bool = False
     _order: int = 0
+    _prefix: bytes | None = None
 
     def __post_init__(self) -> None:
         enable_stream_priority(self.quic)
@@ -77,15 +81,22 @@ class ViewerSession:
             if video:
                 self._waiting_for_key = True
             return False
-        sid = self.h3.create_webtransport_stream(self.session_id, is_unidirectional=True)
-        self._order += 1
-        # Key frames and audio first, then the rest; newer before older.
-        set_stream_rank(self.quic, sid, (0 if frame.key or not video else 1 << 61) - self._order)
+        # A WebTransport unidirectional stream (draft-ietf-webtrans-http3 §4.2): its type and
+        # the session id, then the frame — written at once (aioquic's
+        # create_webtransport_stream writes the two varints separately: three writes per
+        # frame per viewer instead of one).
+        sid = self.quic.get_next_available_stream_id(is_unidirectional=True)
         data = frame.encode()
         if catchup:
             data = data[:3] + bytes([data[3] | FLAG_CATCHUP]) + data[4:]
             self.stats.catchup_frames += 1
-        self.quic.send_stream_data(sid, data, end_stream=True)
+        if self._prefix is None:
+            self._prefix = encode_uint_var(StreamType.WEBTRANSPORT) + \
+                encode_uint_var(self.session_id)
+        self.quic.send_stream_data(sid, self._prefix + data, end_stream=True)
+        self._order += 1
+        # Key frames and audio first, then the rest; newer before older.
+        set_stream_rank(self.quic, sid, (0 if frame.key or not video else 1 << 61) - self._order)
         self._open[sid] = _Open(sid, deadline, frame.key, frame.index)
         self.stats.frames_sent += 1
         self.stats.bytes_sent += len(data)
