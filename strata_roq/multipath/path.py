@@ -95,7 +95,9 @@ class Path:
     loss: LossEstimate = field(default_factory=LossEstimate)
     unanswered_since: float | None = None  # first send since the last feedback
     last_outcome: float | None = None   # when a packet was last acknowledged or found lost
-    _acks: deque = field(default_factory=lambda: deque(maxlen=256))   # (arrival, bytes)
+    _acks: deque = field(default_factory=deque)      # the last 256 (arrival, bytes)
+    _win_start: int = 0         # index in _acks of the oldest ack within the rate window
+    _win_bytes: int = 0         # bytes of _acks[_win_start:]
     _rate_samples: deque = field(default_factory=lambda: deque())     # (time, rate)
 
     # -- feedback ---------------------------------------------------------------------
@@ -137,7 +139,15 @@ class Path:
         self.last_outcome = now
         # Rate from the receiver's arrival times: feedback comes in batches, so the times
         # acknowledgements reach us would overstate it.
-        self._acks.append((arrival if arrival is not None else now, size))
+        acks = self._acks
+        acks.append((arrival if arrival is not None else now, size))
+        self._win_bytes += size
+        if len(acks) > 256:
+            dropped = acks.popleft()[1]
+            if self._win_start:
+                self._win_start -= 1
+            else:
+                self._win_bytes -= dropped
         self._update_rate(now)
 
     def on_lost(self, size: int, now: float) -> None:
@@ -176,16 +186,24 @@ class Path:
             self.revivals += 1
 
     def _update_rate(self, now: float) -> None:
+        # Bytes acknowledged within one RTT (at least 50 ms) before the latest arrival: the
+        # window's edge moves with each ack (and back when the RTT grows), so the cost per
+        # ack stays O(1) amortised instead of a walk over the last 256 acks.
         window = max(self.srtt or 0.1, 0.05)
-        latest = self._acks[-1][0]
-        total, oldest = 0, latest
-        for t, size in reversed(self._acks):
-            if latest - t > window:
-                break
-            total += size
-            oldest = t
+        acks = self._acks
+        latest = acks[-1][0]
+        start, total = self._win_start, self._win_bytes
+        last = len(acks) - 1
+        while start < last and latest - acks[start][0] > window:
+            total -= acks[start][1]
+            start += 1
+        while start > 0 and latest - acks[start - 1][0] <= window:
+            start -= 1
+            total += acks[start][1]
+        self._win_start, self._win_bytes = start, total
+        oldest = acks[start][0]
         if latest - oldest > 0.01:
-            sample = (total - self._acks[-1][1]) / (latest - oldest)
+            sample = (total - acks[-1][1]) / (latest - oldest)
             # Max over the last 2 s, as a monotonic deque (rates decreasing from the front):
             # a sample below a newer one can never be the maximum again. O(1) per ack.
             samples = self._rate_samples
