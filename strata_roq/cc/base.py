@@ -64,3 +64,42 @@ class RateController:
 
     def can_send(self, size: int) -> bool:
         return self.in_flight + size <= self.cwnd
+
+
+class RoundController(RateController):
+    """A delay-based controller that judges once per round trip (at least 10 ms), on the
+    *lowest* queueing delay of the round — what stands, not the jitter of a cellular
+    scheduler's bursts. Queueing = one-way delay (send time → receiver's arrival time, any
+    clock) above its 10-s minimum, so the reverse path does not count and clock offsets
+    cancel. Subclasses decide in :meth:`_end_round`."""
+
+    def __init__(self, initial_rate: float = 125_000.0, mss: int = 1400) -> None:
+        super().__init__(initial_rate, mss)
+        self._owd = WindowedMin(10.0)
+        self._rtt = WindowedMin(10.0)
+        self._round_start: float | None = None
+        self._round_queue = float("inf")          # lowest queueing delay seen this round
+        self._round_bytes = 0
+        self.queue_delay = 0.0
+        self.delivery_rate = 0.0                  # bytes/s delivered over the last round
+
+    def on_ack(self, size: int, sent_at: float, received_at: float, now: float) -> None:
+        super().on_ack(size, sent_at, received_at, now)
+        owd = received_at - sent_at
+        self.queue_delay = owd - self._owd.update(now, owd)
+        rtt_min = self._rtt.update(now, now - sent_at)
+        self._round_queue = min(self._round_queue, self.queue_delay)
+        self._round_bytes += size
+        if self._round_start is None:
+            self._round_start = now
+            return
+        elapsed = now - self._round_start
+        if elapsed < max(rtt_min, 0.01):
+            return
+        self.delivery_rate = self._round_bytes / elapsed
+        self._end_round(self._round_queue, rtt_min)
+        self._round_start, self._round_queue, self._round_bytes = now, float("inf"), 0
+
+    def _end_round(self, queue: float, rtt_min: float) -> None:
+        """A round ended with ``queue`` (s) as its lowest queueing delay."""
+        raise NotImplementedError

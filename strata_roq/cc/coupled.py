@@ -22,7 +22,7 @@ does not count and the two clocks' offset cancels. Sans-I/O, like every controll
 
 from __future__ import annotations
 
-from strata_roq.cc.base import RateController, WindowedMin
+from strata_roq.cc.base import RoundController
 
 
 class CoupledGroup:
@@ -36,8 +36,8 @@ class CoupledGroup:
         return member.pacing_rate / total if total > 0 else 1.0
 
 
-class CoupledVegas(RateController):
-    name = "coupled"
+class CoupledVegas(RoundController):
+    name = "vegas"
 
     def __init__(self, group: CoupledGroup | None = None, alpha_packets: float = 6.0,
                  beta_packets: float = 10.0, initial_rate: float = 125_000.0,
@@ -50,38 +50,14 @@ class CoupledVegas(RateController):
         self.beta = beta_packets * mss
         self.min_rate = min_rate
         self.slow_start = True
-        self._owd = WindowedMin(10.0)
-        self._rtt = WindowedMin(10.0)
-        self._round_start: float | None = None
-        self._round_queue = float("inf")        # lowest queueing delay seen this round
-        self._round_bytes = 0
-        self.queue_delay = 0.0
         self.backlog = 0.0                      # bytes this path keeps queued (last round)
-        self.delivery_rate = 0.0
 
     def share(self) -> float:
         """This path's part of the group's targets (1 when uncoupled)."""
         return self.group.weight(self) if self.group is not None else 1.0
 
-    def on_ack(self, size: int, sent_at: float, received_at: float, now: float) -> None:
-        super().on_ack(size, sent_at, received_at, now)
-        owd = received_at - sent_at
-        self.queue_delay = owd - self._owd.update(now, owd)
-        rtt_min = self._rtt.update(now, now - sent_at)
-        self._round_queue = min(self._round_queue, self.queue_delay)
-        self._round_bytes += size
-        if self._round_start is None:
-            self._round_start = now
-            return
-        elapsed = now - self._round_start
-        if elapsed < max(rtt_min, 0.01):
-            return
-        self.delivery_rate = self._round_bytes / elapsed
-        self._end_round(rtt_min)
-        self._round_start, self._round_queue, self._round_bytes = now, float("inf"), 0
-
-    def _end_round(self, rtt_min: float) -> None:
-        self.backlog = self.pacing_rate * self._round_queue
+    def _end_round(self, queue: float, rtt_min: float) -> None:
+        self.backlog = self.pacing_rate * queue
         share = self.share()
         alpha, beta = self.alpha * share, self.beta * share
         step = self.mss / max(rtt_min, 0.01)               # one packet per round trip
