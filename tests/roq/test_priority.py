@@ -50,12 +50,12 @@ def test_equal_ranks_share_round_robin(tmp_path, quic):
     client, server = quic.pair(tmp_path)
     quic.pump(client, server, 0.0, [])
     enable_stream_priority(client)
-    sids = [client.get_next_available_stream_id(is_unidirectional=True) for _ in range(1)]
-    client.send_stream_data(sids[0], bytes(6000))
-    sids.append(client.get_next_available_stream_id(is_unidirectional=True))
-    client.send_stream_data(sids[1], bytes(6000))
-    for s in sids:
-        set_stream_rank(client, s, 5)
+    sids = []
+    for _ in range(2):                       # two streams of equal rank, 6000 bytes each
+        sid = client.get_next_available_stream_id(is_unidirectional=True)
+        client.send_stream_data(sid, bytes(6000))
+        set_stream_rank(client, sid, 5)
+        sids.append(sid)
     seen = _order(client, server, quic)
     switches = sum(1 for a, b in zip(seen, seen[1:]) if a != b)
     assert set(seen) == set(sids) and switches >= 4      # alternating, not one after the other
