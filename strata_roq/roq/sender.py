@@ -170,9 +170,7 @@ class RoqSender:
             else:
                 self.stats.dropped_cancelled += 1
             return False
-        stats = self.stats
-        stats.packets += 1
-        stats.bytes += len(packet)
+        self._count(packet)
         return True
 
     def send_redundancy(self, packet: bytes) -> bool:
