@@ -224,27 +224,12 @@ async def _send(args, source, target, mode: str) -> int:
             if estimator is not None:
                 proto.roq.on_ccfb = lambda arrivals, now: estimator.on_feedback(
                     [item for items in arrivals.values() for item in items], now)
-            last_key_request = [-KEY_REQUEST_INTERVAL]
-            last_key_frame = [-1]           # index of the newest key frame sent
-
-            def on_reference_lost(index: int) -> None:
-                # Everything up to the next key frame is undecodable: drop it here (it would
-                # only load the path), and ask the encoder for a key frame now — unless one
-                # newer than the lost picture already went out (decoding restarts there).
-                if index < last_key_frame[0]:
-                    return
-                if layers is not None and drop_gop_tail:
-                    layers.thinner.reference_lost()
-                now = time.monotonic()
-                if rate_out is not None and now - last_key_request[0] >= KEY_REQUEST_INTERVAL:
-                    last_key_request[0] = now
-                    rate_out.tell(int(rate.rate_bps), key_frame=True)
-                    if feedback is not None:
-                        feedback.key_frame(ssrc)
-                    if feed is not None:
-                        feed.publish(int(rate.rate_bps), rate.instant_bps, now - start, True)
-
-            proto.roq.on_reference_lost = on_reference_lost
+            # Everything up to the next key frame is undecodable: drop it here (it would only
+            # load the path) when asked to, and ask the encoder for a key frame now.
+            keys = _KeyRequests(rate, rate_out, feedback, feed, start,
+                                layers.thinner.reference_lost
+                                if layers is not None and drop_gop_tail else None)
+            proto.roq.on_reference_lost = keys.reference_lost
             if not args.quiet:
                 print(f"send: {source.url} -> {target.url} (mode {mode}, latency {args.latency:g} ms)",
                       file=sys.stderr, flush=True)
@@ -271,8 +256,8 @@ async def _send(args, source, target, mode: str) -> int:
                             ssrc = int.from_bytes(data[8:12], "big")
                         frame = framer.push(data, arrival)
                         if frame is not None:
-                            if _starts_gop(frame):
-                                last_key_frame[0] = max(last_key_frame[0], frame.index)
+                            keys.ssrc = ssrc
+                            keys.frame_sent(frame)
                             proto.roq.send(data, frame, arrival)
                             proto.transmit()
                             if estimator is not None:
@@ -362,6 +347,63 @@ class _SourceFeedback:
         if self.source is not None:
             self.sock.sendto(Pli(self.own_ssrc, media_ssrc).build(), self.source)
             self.pli_sent += 1
+
+
+class _KeyRequests:
+    """A reference picture will not arrive whole: ask the encoder for a key frame (on the
+    rate channel, and a PLI toward an RTP source with --tmmbr) — at most every
+    KEY_REQUEST_INTERVAL, and not when a key frame newer than the lost picture already went
+    out (decoding restarts there). ``on_lost`` is any extra action (dropping the GOP tail).
+    ``reachable()``, when given, says whether any path can carry the key frame now; while
+    none can (every bonded path dark), the request waits: a key frame sent into an outage is
+    lost like the picture it replaces."""
+
+    def __init__(self, rate, rate_out, feedback, feed, start: float, on_lost=None,
+                 reachable=None) -> None:
+        self.rate, self.rate_out, self.feedback, self.feed = rate, rate_out, feedback, feed
+        self.start = start
+        self.on_lost = on_lost
+        self.reachable = reachable
+        self.ssrc = 0                          # the media's, for a PLI
+        self.lost = 0                          # reference pictures reported lost
+        self.pending = False                   # a request waits for a path
+        self._last_request = -KEY_REQUEST_INTERVAL
+        self._last_key_frame = -1              # index of the newest key frame sent
+        self._last_lost = -1
+
+    def frame_sent(self, frame) -> None:
+        if _starts_gop(frame):
+            self._last_key_frame = max(self._last_key_frame, frame.index)
+
+    def reference_lost(self, index: int) -> None:
+        if index < self._last_key_frame:
+            return
+        if index != self._last_lost:           # (each of its packets may report it)
+            self._last_lost = index
+            self.lost += 1
+        if self.on_lost is not None:
+            self.on_lost()
+        self.pending = True
+        self.poll()
+
+    def poll(self) -> None:
+        """Send a waiting request once a path can carry the key frame."""
+        if not self.pending or self.rate_out is None:
+            return
+        if self.reachable is not None and not self.reachable():
+            return
+        now = time.monotonic()
+        if now - self._last_request < KEY_REQUEST_INTERVAL:
+            self.pending = False               # one just went out: its key frame serves
+            return
+        self.pending = False
+        self._last_request = now
+        rate = self.rate
+        self.rate_out.tell(int(rate.rate_bps), key_frame=True)
+        if self.feedback is not None:
+            self.feedback.key_frame(self.ssrc)
+        if self.feed is not None:
+            self.feed.publish(int(rate.rate_bps), rate.instant_bps, now - self.start, True)
 
 
 def _starts_gop(frame) -> bool:
@@ -504,13 +546,17 @@ async def _send_bonded(args, source, targets) -> int:
     layers = _Layers(rate, len(paths)) if args.layer_drop != "off" else None
     driver.rate = layers.estimator if layers is not None else rate
     feedback = _SourceFeedback(sock) if args.tmmbr else None
+    keys = None                      # key-frame requests, once the rate API is up
 
     def current() -> dict:
         out = driver.stats()
         out["elapsed_s"] = round(time.monotonic() - start, 3)
         if rate is not None:
             out.update(rate_signal_bps=int(rate.rate_bps), safe_bps=int(rate.instant_bps),
-                       bonding_overhead=round(rate.overhead, 3), rate_told=rate_out.told)
+                       bonding_overhead=round(rate.overhead, 3), rate_told=rate_out.told,
+                       key_frames_requested=rate_out.key_requests)
+        if keys is not None:
+            out["references_lost"] = keys.lost
         if feedback is not None:
             out["tmmbr_sent"] = feedback.tmmbr_sent
         if layers is not None:
@@ -518,6 +564,12 @@ async def _send_bonded(args, source, targets) -> int:
         return out
 
     feed, api = await _start_api(args, current)
+    # Bonded: a lost reference brings a key-frame request, never a GOP-tail drop (a copy of
+    # the packet may still have gone another way).
+    keys = _KeyRequests(rate, rate_out, feedback, feed, start,
+                        reachable=lambda: any(p.alive for p in paths))
+    keys.ssrc = ssrc
+    driver.on_reference_lost = keys.reference_lost
     if not args.quiet:
         print(f"send: {source.url} -> {len(targets)} paths "
               f"({', '.join(p.name for p in paths)}; scheduler {args.scheduler}, "
@@ -543,6 +595,7 @@ async def _send_bonded(args, source, targets) -> int:
                         seq = (seq + 1) & 0xFFFF
                     frame = framer.push(data, arrival)
                     if frame is not None:
+                        keys.frame_sent(frame)
                         counter += 1
                         packet = SchedPacket(counter, len(data), frame.index, frame.deadline,
                                              frame.priority,
@@ -565,6 +618,7 @@ async def _send_bonded(args, source, targets) -> int:
                             feed.publish(told, rate.instant_bps, now - start)
                 if layers is not None:
                     layers.decide(now, alive, capacity)
+                keys.poll()
                 if args.stats_json and now >= next_stats:
                     next_stats += args.stats_interval / 1000.0
                     with open(args.stats_json, "a", encoding="utf-8") as f:

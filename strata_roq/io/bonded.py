@@ -30,6 +30,7 @@ from strata_roq.fec.xor import parity
 from strata_roq.io.roq import RoqSenderProtocol
 from strata_roq.multipath.bonding import BondedSender, Transmission
 from strata_roq.multipath.path import Path
+from strata_roq.roq.sender import is_video_reference
 from strata_roq.roq.session import build_join, new_token
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,10 @@ class BondedDriver:
         self._data: dict[int, bytes] = {}        # seq -> RTP packet
         # per path: (SSRC, RTP seq) -> transmission id (CCFB reports RTP seqs per SSRC)
         self._tids: list[dict[tuple[int, int], int]] = [dict() for _ in paths]
+        #: Called with a frame index when a reference picture will not arrive whole: one of
+        #: its packets was given up by the scheduler, or a path's RoQ sender lost its stream.
+        self.on_reference_lost = None
+        sender.on_gone = self._packet_gone
         self.fec = fec                           # a FecSender, or None
         self._fec_seq = 0                        # RTP seq of repair packets
         self._fec_skipped = 0                    # blocks whose bytes were already forgotten
@@ -129,6 +134,7 @@ class BondedDriver:
             proto.rtcp.send(build_join(self.ssrc, self.token, self.paths[i].name))
             proto.transmit()
             proto.roq.on_ccfb = lambda arrivals, now, i=i: self._on_ccfb(i, arrivals, now)
+            proto.roq.on_reference_lost = self._reference_lost
             self.protocols[i] = proto
             self.paths[i].reachable = True
             loss = proto._quic._loss  # noqa: SLF001 - the handshake's RTT sample
@@ -211,6 +217,15 @@ class BondedDriver:
                     if proto is not None:
                         proto.roq.end_frame(frame)
         return ended
+
+    def _packet_gone(self, packet) -> None:
+        frame = self._frames.get(packet.frame)
+        if frame is not None and is_video_reference(frame):
+            self._reference_lost(frame.index)
+
+    def _reference_lost(self, index: int) -> None:
+        if self.on_reference_lost is not None:
+            self.on_reference_lost(index)
 
     def kick(self) -> None:
         self._step(time.monotonic())

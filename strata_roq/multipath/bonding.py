@@ -84,6 +84,10 @@ class BondedSender:
         self._recent: SchedPacket | None = None
         #: Optional FEC layer (duck-typed: on_sent, on_outcome, covers, uncovered, top_up).
         self.fec = None
+        #: Called with a media packet that will not arrive: discarded by the scheduler,
+        #: expired in a path's queue, or lost with no time left to repair it (a copy may
+        #: still have gone another way: a hint, not a proof).
+        self.on_gone = None
 
     # -- input ----------------------------------------------------------------------------
     def push(self, packet: SchedPacket, now: float) -> None:
@@ -147,6 +151,7 @@ class BondedSender:
             self.counters[decision.reason] += 1
             if not decision.paths:
                 self.counters["discarded"] += 1
+                self._gone(packet)
                 continue
             self._guard_watermark(packet, decision, now)
             if len(decision.paths) == 1:
@@ -207,6 +212,7 @@ class BondedSender:
                 continue
             if now + path.owd > packet.deadline:       # would arrive late: never send it
                 self.counters["expired"] += 1
+                self._gone(packet)
                 continue
             t = Transmission(i, packet, next(self._ids), now)
             self._by_id[t.id] = t
@@ -330,12 +336,18 @@ class BondedSender:
         live = [p for p in self.paths if p.alive]
         if not live or min(now + p.owd for p in live) > packet.deadline:
             self.counters["arq_too_late"] += 1
+            self._gone(packet)
             return
         retry = SchedPacket(packet.seq, packet.size, packet.frame, packet.deadline,
                             max(packet.priority, 6), True, packet.key, packet.gop, now, True)
         self._pending.append(retry)
         self._per_frame[retry.frame] += 1
         self.counters["arq"] += 1
+
+    def _gone(self, packet: SchedPacket) -> None:
+        """``packet`` will not arrive (never sent, or lost past repair): tell ``on_gone``."""
+        if self.on_gone is not None and not packet.repair and packet.seq not in self._delivered:
+            self.on_gone(packet)
 
     def _mark_delivered(self, seq: int) -> None:
         if seq not in self._delivered:

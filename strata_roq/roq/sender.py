@@ -118,7 +118,7 @@ class RoqSender:
         if frame is not None:
             if frame.deadline <= now:
                 self.stats.dropped_late += 1  # better never than late: discard at the sender
-                if _is_video_reference(frame):
+                if is_video_reference(frame):
                     self._reference_lost(frame.index)
                 return False
             if mode == "frame" or (mode == "hybrid" and frame.priority >= HYBRID_STREAM_PRIORITY):
@@ -150,13 +150,13 @@ class RoqSender:
             state = _OpenStream(-1, frame.deadline, frame.index, cancelled=True)
             self._by_frame[frame.index] = state
             self.stats.frames_stream_limited += 1
-            if _is_video_reference(frame):
+            if is_video_reference(frame):
                 self._reference_lost(frame.index)
         if state is None:
             sid = self.quic.get_next_available_stream_id(is_unidirectional=True)
             state = _OpenStream(sid, frame.deadline, frame.index,
                                 frame.priority >= HYBRID_STREAM_PRIORITY,
-                                _is_video_reference(frame), frames=[frame.index])
+                                is_video_reference(frame), frames=[frame.index])
             self._by_frame[frame.index] = state
             self._by_stream[sid] = state
             self.stats.streams_opened += 1
@@ -324,5 +324,6 @@ class RoqSender:
                     self.stats.ccfb_missing += len(items) - got
 
 
-def _is_video_reference(frame: MediaFrame) -> bool:
+def is_video_reference(frame: MediaFrame) -> bool:
+    """A picture others predict from (not audio, tables or data): losing it breaks them."""
     return frame.reference and frame.kind not in (FrameKind.AUDIO, FrameKind.PSI, FrameKind.DATA)

@@ -82,3 +82,21 @@ def test_delivery_rate_is_the_maximum_of_the_last_two_seconds():
     assert abs(seen[1_000_000] - 1_000_000) < 100_000
     assert abs(seen["1 s later"] - 1_000_000) < 100_000
     assert abs(seen[250_000] - 250_000) < 30_000            # 2 s on, it has aged out
+
+
+def test_packets_that_will_not_arrive_are_reported_once_and_repairs_never():
+    from strata_roq.multipath.bonding import BondedSender
+    from strata_roq.multipath.path import Path
+    from strata_roq.sched import make_scheduler
+    from strata_roq.sched.base import SchedPacket
+
+    gone = []
+    sender = BondedSender([Path("a")], make_scheduler("minrtt"))
+    sender.on_gone = gone.append
+    sender.paths[0].alive = False                        # no path: the scheduler discards
+    media = SchedPacket(1, 1200, 0, 1.0)
+    repair = SchedPacket(2, 1200, 0, 1.0, repair=True)
+    sender.push(media, 0.0)
+    sender.push(repair, 0.0)
+    sender.poll(0.0)
+    assert gone == [media] and sender.counters["discarded"] == 2
