@@ -11,6 +11,10 @@ import pytest
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
 COUNT = 5000          # 1316-byte payloads every 1 ms: ~10.5 Mbit/s for 5 s
+#: ... then a few more, not counted: RIST sees a gap only when a later packet arrives, so a
+#: loss among the very last packets of a stream that stops could never be NACKed (a live
+#: stream goes on). Measured are the first COUNT.
+TAIL = 50
 LOSS = {"random5": ["--loss", "5%"], "burst2x5": ["--loss", "2%", "--burst", "5"]}
 
 
@@ -43,18 +47,20 @@ def test_recovery_through_lossy_relay(rig, tmp_path, sender, receiver, target, l
         tx = rig.start(["ristsender", "-i", f"udp://@127.0.0.1:{in_port}",
                         "-o", f"rist://127.0.0.1:{relay_port}?buffer=500"])
     time.sleep(1.0)
-    rig.blast(in_port, COUNT, 0.001)
+    rig.blast(in_port, COUNT + TAIL, 0.001)
     got = collector.wait()
     relay_stats = rig.last_json(relay.stop()[1], "netsim")
     tx.stop()
-    expected = {i: rig.payload(i) for i in range(COUNT)}
+    expected = {i: rig.payload(i) for i in range(COUNT + TAIL)}
     unique = {int.from_bytes(p[1:5], "big"): p for p in got}
     assert all(expected.get(i) == p for i, p in unique.items())          # nothing corrupted
     assert len(got) == len(unique)                                       # no duplicates out
     indices = [int.from_bytes(p[1:5], "big") for p in got]
     assert indices == sorted(indices)                                     # in order
     assert relay_stats["forward"]["lost"] > (COUNT * 0.01)                # the loss was real
-    assert len(unique) >= target * COUNT, (len(unique), relay_stats)
+    measured = [i for i in unique if i < COUNT]
+    assert len(measured) >= target * COUNT, \
+        (len(measured), sorted(set(range(COUNT)) - set(measured))[:20], relay_stats)
     if receiver == "strata":
         rx.finish()
         lines = [json.loads(x) for x in stats_file.read_text().splitlines()]
