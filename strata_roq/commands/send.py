@@ -73,7 +73,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: half of --rate-max; start low and climb, as WebRTC does)")
     p.add_argument("--layer-drop", choices=("auto", "gop", "off"), default="auto",
                    help="MPEG-TS media: when the path's (or the bonded paths' together) safe "
-                        "rate falls under the media's, drop the disposable pictures (H.264 nal_ref_idc 0, HEVC "
+                        "rate falls under the media's, drop the disposable pictures (H.264 "
+                        "nal_ref_idc 0, HEVC "
                         "sub-layer non-reference). After a lost reference picture, the rest of "
                         "its GOP predicts from a missing picture: auto (default) drops it only "
                         "when the encoder can be asked for a key frame (--rate-to/--api/--tmmbr), "
