@@ -11,10 +11,12 @@ import pytest
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
 COUNT = 5000          # 1316-byte payloads every 1 ms: ~10.5 Mbit/s for 5 s
-#: ... then a few more, not counted: RIST sees a gap only when a later packet arrives, so a
-#: loss among the very last packets of a stream that stops could never be NACKed (a live
-#: stream goes on). Measured are the first COUNT.
+#: ... with a few uncounted packets before and after: RIST sees a gap only between packets it
+#: has, so a loss of a stream's very first packets (before the receiver's first) or very last
+#: ones (with nothing after) can never be NACKed — a live stream has neither edge. Measured
+#: are the COUNT in between.
 TAIL = 50
+LEAD = 1_000_000          # indices of the packets sent before, out of the measured range
 LOSS = {"random5": ["--loss", "5%"], "burst2x5": ["--loss", "2%", "--burst", "5"]}
 
 
@@ -47,16 +49,18 @@ def test_recovery_through_lossy_relay(rig, tmp_path, sender, receiver, target, l
         tx = rig.start(["ristsender", "-i", f"udp://@127.0.0.1:{in_port}",
                         "-o", f"rist://127.0.0.1:{relay_port}?buffer=500"])
     time.sleep(1.0)
+    rig.blast(in_port, [rig.payload(LEAD + i) for i in range(TAIL)], 0.001)
     rig.blast(in_port, COUNT + TAIL, 0.001)
     got = collector.wait()
     relay_stats = rig.last_json(relay.stop()[1], "netsim")
     tx.stop()
-    expected = {i: rig.payload(i) for i in range(COUNT + TAIL)}
+    expected = {i: rig.payload(i) for i in [*range(COUNT + TAIL), *range(LEAD, LEAD + TAIL)]}
     unique = {int.from_bytes(p[1:5], "big"): p for p in got}
     assert all(expected.get(i) == p for i, p in unique.items())          # nothing corrupted
     assert len(got) == len(unique)                                       # no duplicates out
     indices = [int.from_bytes(p[1:5], "big") for p in got]
-    assert indices == sorted(indices)                                     # in order
+    lead = [i for i in indices if i >= LEAD]
+    assert indices == sorted(lead) + sorted(i for i in indices if i < LEAD)   # in order
     assert relay_stats["forward"]["lost"] > (COUNT * 0.01)                # the loss was real
     measured = [i for i in unique if i < COUNT]
     assert len(measured) >= target * COUNT, \
