@@ -220,15 +220,21 @@ def run_real(scenario: Scenario, system: str, size: str = "640x360") -> dict:
         video = report.get("video", {})
         lat = report.get("latency_ms", {})
         on_time = report.get("within_ms", {}).get(str(budget_ms), 0)
+        keys_missing = sorted(set(range(0, sent["frames"], scenario.gop))
+                              - set(video.get("key_frame_indices", [])))
         return {"scenario": scenario.name, "system": system, "frames": sent["frames"],
                 "on_time": on_time / sent["frames"] if sent["frames"] else 0.0,
                 "missing_frames": video.get("missing_frames"),
-                "key_missing": len(set(range(0, sent["frames"], scenario.gop))
-                                   - set(video.get("key_frame_indices", []))),
+                "key_missing": len(keys_missing),
+                "key_missing_at": keys_missing,
                 "latency_p50_ms": lat.get("p50"), "latency_p99_ms": lat.get("p99"),
                 "freezes": report.get("freezes", {}).get("count"),
                 "overhead": wire / sent["bytes"] if sent["bytes"] else 0.0,
-                "rist_buffer_ms": rist_buffer if kind != "strata" else None}
+                "rist_buffer_ms": rist_buffer if kind != "strata" else None,
+                # QUIC connections a path lost (and redialled): a live path never should
+                "disconnects": {p["name"]: p["disconnects"]
+                                for p in tx.last_json("send").get("paths", [])}
+                if kind == "strata" else None}
     finally:
         for p in procs:
             p.stop()

@@ -57,6 +57,9 @@ class _Sink:
     def transmit(self) -> None:
         pass
 
+    def keep_alive(self) -> None:
+        pass
+
 
 class _QuicPath:
     """A path's RoQ connection for real — aioquic on both ends, in memory (as in
@@ -84,6 +87,9 @@ class _QuicPath:
 
     def transmit(self) -> None:
         self._pump(self.client, self.server, self.clock["now"], self._on_event)
+
+    def keep_alive(self) -> None:
+        self.client.send_ping(0)
 
 
 class _Never:

@@ -295,8 +295,11 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             state["held_until"] = due if due is not None else now + 0.05
             await _sleep_until(held_wake, state["held_until"], now)
 
+    from strata_roq.roq.feedback import CCFB_INTERVAL
+
     protocol = receiver_protocol(on_packet, args.latency / 1000.0,
-                                 0.1 if args.feedback == "ccfb" else None, gate.forget)
+                                 CCFB_INTERVAL if args.feedback == "ccfb" else None,
+                                 gate.forget)
     holder["protocol"] = protocol
     config = make_configuration(False, cert=cert, key=key,
                                 keylog=args.keylog or source.get_str("keylog"))

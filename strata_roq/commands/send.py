@@ -229,7 +229,8 @@ async def _send(args, source, target, mode: str) -> int:
             # load the path) when asked to, and ask the encoder for a key frame now.
             keys = _KeyRequests(rate, rate_out, feedback, feed, start,
                                 layers.thinner.reference_lost
-                                if layers is not None and drop_gop_tail else None)
+                                if layers is not None and drop_gop_tail else None,
+                                reachable=lambda: proto.reachable(time.monotonic()))
             proto.roq.on_reference_lost = keys.reference_lost
             if not args.quiet:
                 print(f"send: {source.url} -> {target.url} (mode {mode}, latency {args.latency:g} ms)",
@@ -275,6 +276,7 @@ async def _send(args, source, target, mode: str) -> int:
                             feed.publish(told, rate.instant_bps, now - start)
                     if layers is not None:
                         layers.decide(now)
+                    keys.poll()
                     if proto.roq.stats.packets:   # Sender Reports once media flows (§5.4)
                         reports = reports or SenderReports(ssrc)
                         sr = reports.poll(now, time.time(), last_ts, proto.roq.stats.packets,
@@ -356,15 +358,19 @@ class _KeyRequests:
     KEY_REQUEST_INTERVAL, and not when a key frame newer than the lost picture already went
     out (decoding restarts there). ``on_lost`` is any extra action (dropping the GOP tail).
     ``reachable()``, when given, says whether any path can carry the key frame now; while
-    none can (every bonded path dark), the request waits: a key frame sent into an outage is
-    lost like the picture it replaces."""
+    none can (every path dark), the request waits: a key frame sent into an outage is lost
+    like the picture it replaces. A key frame that answered a request and is lost in its turn
+    brings a new request at once: the interval only spares an encoder that has not answered
+    yet."""
 
     def __init__(self, rate, rate_out, feedback, feed, start: float, on_lost=None,
-                 reachable=None) -> None:
+                 reachable=None, clock=time.monotonic) -> None:
         self.rate, self.rate_out, self.feedback, self.feed = rate, rate_out, feedback, feed
         self.start = start
         self.on_lost = on_lost
         self.reachable = reachable
+        self.clock = clock
+        self._outstanding = False              # asked, and no key frame has gone out since
         self.ssrc = 0                          # the media's, for a PLI
         self.lost = 0                          # reference pictures reported lost
         self.pending = False                   # a request waits for a path
@@ -375,6 +381,7 @@ class _KeyRequests:
     def frame_sent(self, frame) -> None:
         if _starts_gop(frame):
             self._last_key_frame = max(self._last_key_frame, frame.index)
+            self._outstanding = False
 
     def reference_lost(self, index: int) -> None:
         if index < self._last_key_frame:
@@ -393,12 +400,13 @@ class _KeyRequests:
             return
         if self.reachable is not None and not self.reachable():
             return
-        now = time.monotonic()
-        if now - self._last_request < KEY_REQUEST_INTERVAL:
+        now = self.clock()
+        if self._outstanding and now - self._last_request < KEY_REQUEST_INTERVAL:
             self.pending = False               # one just went out: its key frame serves
             return
         self.pending = False
         self._last_request = now
+        self._outstanding = True
         rate = self.rate
         self.rate_out.tell(int(rate.rate_bps), key_frame=True)
         if self.feedback is not None:
@@ -515,7 +523,10 @@ async def _send_bonded(args, source, targets) -> int:
                                          target=args.fec_target,
                                          weights=parse_table(args.fec_table)),
                         len(paths), lambda: next(repair_seqs), window=min(0.1, latency / 5))
-    core = BondedSender(paths, make_scheduler(args.scheduler, **options), feedback_interval=0.1)
+    from strata_roq.roq.feedback import CCFB_INTERVAL
+
+    core = BondedSender(paths, make_scheduler(args.scheduler, **options),
+                        feedback_interval=CCFB_INTERVAL)
     modes = [t.get_choice("mode", MODES, "frame") for t in targets]
 
     def dial(i: int):

@@ -35,6 +35,10 @@ from strata_roq.roq.session import build_join, new_token
 
 log = logging.getLogger(__name__)
 REDIAL_INTERVAL = 1.0
+# A live path the scheduler leaves unused (a spare LEO dish while Wi-Fi carries everything)
+# gets a QUIC PING this often: an idle connection would otherwise reach QUIC's idle timeout
+# and close — just when the scheduler turns to it because another path died.
+KEEPALIVE_INTERVAL = 1.0
 
 
 async def open_path(host: str, port: int, config, *, bind: str | None = None,
@@ -105,6 +109,8 @@ class BondedDriver:
                 1400, deadline, time.monotonic())
         self._task: asyncio.Task | None = None
         self._redial: list[asyncio.Task | None] = [None] * len(paths)
+        self._last_sent = [0.0] * len(paths)    # last packet (or PING) on each connection
+        self.keepalives = 0
         #: An AggregateRate when the encoder is told a rate (send --rate-to/--api/--tmmbr).
         self.rate = None
 
@@ -136,6 +142,7 @@ class BondedDriver:
             proto.roq.on_ccfb = lambda arrivals, now, i=i: self._on_ccfb(i, arrivals, now)
             proto.roq.on_reference_lost = self._reference_lost
             self.protocols[i] = proto
+            self._last_sent[i] = time.monotonic()
             self.paths[i].reachable = True
             loss = proto._quic._loss  # noqa: SLF001 - the handshake's RTT sample
             if loss._rtt_initialized:  # noqa: SLF001
@@ -255,13 +262,26 @@ class BondedDriver:
             sent_on.add(t.path)
         ended = self._finish_frames(now)
         for i, proto in enumerate(self.protocols):
-            if proto is not None and (ended or i in sent_on):
+            if proto is None:
+                continue
+            if i in sent_on:
+                self._last_sent[i] = now
+            elif self.paths[i].alive and now - self._last_sent[i] > KEEPALIVE_INTERVAL:
+                proto.keep_alive()
+                self._last_sent[i] = now
+                self.keepalives += 1
+                sent_on.add(i)
+            if ended or i in sent_on:
                 proto.transmit()
         self._forget(now)
 
     def _check_connections(self) -> None:
         for i, proto in enumerate(self.protocols):
             if proto is not None and proto._closed.is_set():  # noqa: SLF001 - aioquic's flag
+                why = proto._quic._close_event  # noqa: SLF001 - the ConnectionTerminated
+                log.warning("path %s: connection closed (%s)", self.paths[i].name,
+                            "no reason known" if why is None else
+                            f"error 0x{why.error_code:x}: {why.reason_phrase or 'no phrase'}")
                 self.protocols[i] = None
                 self.paths[i].alive = self.paths[i].reachable = False
                 self.disconnects[i] += 1
@@ -318,6 +338,7 @@ class BondedDriver:
 
     def stats(self) -> dict:
         out = {"session": self.token.hex(), "decisions": dict(self.sender.counters),
+               "keepalives": self.keepalives,
                "paths": [{"name": p.name, "alive": p.alive, "sent": p.sent_packets,
                           "left_out": p.index in self.left_out,
                           "disconnects": self.disconnects[p.index], "sole_copies": p.sole_copies, "weak_signal": p.radio_weak,

@@ -10,7 +10,7 @@ from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.events import ConnectionTerminated
 
-from strata_roq.roq.feedback import CcfbFeedback, RtcpChannel
+from strata_roq.roq.feedback import CCFB_INTERVAL, CcfbFeedback, RtcpChannel
 from strata_roq.roq.framing import ALPN
 from strata_roq.roq.receiver import RoqPacket, RoqReceiver
 from strata_roq.roq.sender import RoqSender
@@ -52,9 +52,26 @@ class RoqSenderProtocol(QuicConnectionProtocol):
         self.roq = RoqSender(self._quic, flow_id=flow_id, mode=mode)
         self.rtcp = RtcpChannel(self._quic, flow_id)   # Sender Reports (draft §5.4)
         self._expiry = asyncio.get_running_loop().create_task(self._expire_loop())
+        self.last_heard = time.monotonic()
 
     def quic_event_received(self, event) -> None:
         self.roq.handle_event(event, time.monotonic())
+
+    def datagram_received(self, data, addr) -> None:
+        self.last_heard = time.monotonic()
+        super().datagram_received(data, addr)
+
+    def keep_alive(self) -> None:
+        """A QUIC PING (acknowledged, so it also restarts the peer's idle timer); the caller
+        transmits. (aioquic's protocol offers only an awaitable ping.)"""
+        self._quic.send_ping(0)
+
+    def reachable(self, now: float) -> bool:
+        """The receiver answered lately (within ~2 RTT, at least 100 ms): what is sent now
+        can arrive. During an outage it stays silent, and QUIC's probes find its end."""
+        loss = self._quic._loss  # noqa: SLF001 - aioquic exposes no public RTT
+        rtt = loss._rtt_smoothed if loss._rtt_initialized else 0.1  # noqa: SLF001
+        return now - self.last_heard <= max(0.1, 2 * rtt + 4 * loss._rtt_variance)  # noqa: SLF001
 
     async def _expire_loop(self) -> None:
         while True:
@@ -79,14 +96,14 @@ class RoqReceiverProtocol(QuicConnectionProtocol):
     receivers: list[RoqReceiver] = []
     instances: list["RoqReceiverProtocol"] = []
     #: Send RFC 8888 CCFB back to the sender every this many seconds (None: no feedback).
-    feedback_interval: float | None = 0.1
+    feedback_interval: float | None = CCFB_INTERVAL
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.roq = RoqReceiver(self._quic, latency=self.latency)
         self.receivers.append(self.roq)
         self.instances.append(self)
-        self.feedback = CcfbFeedback(random_ssrc(), self.feedback_interval or 0.1) \
+        self.feedback = CcfbFeedback(random_ssrc(), self.feedback_interval or CCFB_INTERVAL) \
             if self.feedback_interval else None
         self.rtcp = RtcpChannel(self._quic)
         self._gone = False
@@ -138,7 +155,8 @@ class RoqReceiverProtocol(QuicConnectionProtocol):
             self.transmit()
 
 
-def receiver_protocol(on_packet, latency: float | None, feedback_interval: float | None = 0.1,
+def receiver_protocol(on_packet, latency: float | None,
+                      feedback_interval: float | None = CCFB_INTERVAL,
                       on_closed=None):
     """A RoqReceiverProtocol subclass bound to callbacks (aioquic builds protocols)."""
     return type("BoundRoqReceiverProtocol", (RoqReceiverProtocol,),

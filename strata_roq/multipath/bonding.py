@@ -111,9 +111,12 @@ class BondedSender:
         for p in self.paths:
             was_alive = p.alive
             p.check_alive(now, feedback_interval=self.feedback_interval)
-            if was_alive and not p.alive and self.fec is not None:
-                for repair in self.fec.top_up(p.index, now, lambda d: self._reachable(d, now)):
-                    self.push(repair, now)
+            if was_alive and not p.alive:
+                self._evacuate(p, now)
+                if self.fec is not None:
+                    for repair in self.fec.top_up(p.index, now,
+                                                  lambda d: self._reachable(d, now)):
+                        self.push(repair, now)
         self._assign(now)
         out: list[Transmission] = []
         for p in self.paths:
@@ -161,6 +164,23 @@ class BondedSender:
                 heapq.heappush(self._queues[index], (key, next(self._order), packet))
                 self._queued_bytes[index] += packet.size
                 self._per_frame[packet.frame] += 1
+
+    def _evacuate(self, path: Path, now: float) -> None:
+        """``path`` just died: what waits in its queue goes back to the scheduler for the
+        survivors. Without this a key frame queued on a modem that drops would wait there
+        until the modem returned — long after its deadline. (What it has in flight is left
+        to its RTO: declaring it all lost at once moved a LEO dish's whole window onto a
+        narrow LTE link at each short handover, and the simulator lost more frames.)"""
+        i = path.index
+        queue, self._queues[i] = self._queues[i], []
+        self._queued_bytes[i] = 0
+        for _, _, packet in queue:
+            self._unqueue(packet.frame)
+            if packet.seq in self._delivered:
+                continue
+            self._pending.append(packet)
+            self._per_frame[packet.frame] += 1
+            self.counters["evacuated"] += 1
 
     def _guard_watermark(self, packet: SchedPacket, decision, now: float) -> None:
         """Whatever the policy: a path below its signal watermark never carries the sole

@@ -20,6 +20,11 @@ from strata_roq.rtp.ntp import ntp_from_seconds
 
 #: CCFB reports at most this many packets per SSRC (RFC 8888 allows 16384).
 MAX_REPORTED = 4096
+# How often a receiver reports arrivals (CCFB). Bonded senders detect a loss only from
+# these reports: every 100 ms made a lost key-frame packet's repair start too late for a
+# 500 ms budget. 25 ms costs ~40 small RTCP packets a second per path; the simulator
+# reports every 20 ms.
+CCFB_INTERVAL = 0.025
 
 
 class RtcpChannel:
@@ -54,7 +59,7 @@ class RtcpChannel:
 class CcfbFeedback:
     """Receiver side: records RTP arrivals and emits RR + CCFB every ``interval``."""
 
-    def __init__(self, ssrc: int, interval: float = 0.1) -> None:
+    def __init__(self, ssrc: int, interval: float = CCFB_INTERVAL) -> None:
         self.ssrc = ssrc
         self.interval = interval
         self._arrivals: dict[int, list[tuple[int, float, int]]] = {}

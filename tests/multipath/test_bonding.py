@@ -100,3 +100,31 @@ def test_packets_that_will_not_arrive_are_reported_once_and_repairs_never():
     sender.push(repair, 0.0)
     sender.poll(0.0)
     assert gone == [media] and sender.counters["discarded"] == 2
+
+
+def test_a_dying_path_hands_its_queue_to_the_survivors():
+    """A key frame queued behind the pacer on a modem that drops: once the path is found
+    dead, what it had not sent yet goes out on the other path, in time — it would otherwise
+    wait for the modem to return."""
+    from strata_roq.multipath.bonding import BondedSender
+    from strata_roq.multipath.path import Path
+    from strata_roq.sched import make_scheduler
+    from strata_roq.sched.base import SchedPacket
+
+    fast, slow = Path("lte", 0), Path("wifi", 1)
+    for p, rtt in ((fast, 0.02), (slow, 0.06)):
+        p.srtt, p.min_rtt, p.rttvar = rtt, rtt, 0.002
+    sender = BondedSender([fast, slow], make_scheduler("minrtt"), feedback_interval=0.02)
+    for seq in range(1, 61):                      # a 72 KB key frame, all for the fast path
+        sender.push(SchedPacket(seq, 1200, 1, 1.0, priority=7, reliable=True, key=True), 0.0)
+    sent_on: dict[int, list[int]] = {0: [], 1: []}
+    t = 0.0
+    while t < 0.9:
+        for tx in sender.poll(t):
+            sent_on[tx.path].append(tx.packet.seq)
+            if tx.path == 1:                      # wifi delivers; lte has gone dark
+                sender.on_feedback(1, [(tx.id, t + 0.03)], t + 0.06)
+        t += 0.001
+    assert not fast.alive and sender.counters["evacuated"] > 0
+    assert set(sent_on[0]) | set(sent_on[1]) == set(range(1, 61))
+    assert len(sent_on[0]) < 60                   # the pacer held most of it back
