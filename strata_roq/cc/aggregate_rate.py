@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections import deque
 
 from strata_roq.cc.encoder_rate import EncoderRate
+
+PATH_ROUND = 0.1          # s: the shortest round a path's controller judges
 from strata_roq.cc.rate_signal import RateSignal, RateTeller
 
 #: Window of the wire/media ratio (s).
@@ -33,8 +35,11 @@ class AggregateRate:
         self.max_bps = max_bps or initial_bps
         self.min_bps = min_bps
         share = initial_bps / max(paths, 1)
-        self.paths = [EncoderRate(share, max_bps=1e12, min_bps=min(50_000.0, share))
-                      for _ in range(paths)]
+        # Rounds of at least 100 ms: bonded paths report every 25 ms (for loss detection),
+        # and a delivery rate over one short round swings with the video's frame bursts —
+        # a path carrying 2 of 4 Mbit/s read as anything from 1.5 to 2.5.
+        self.paths = [EncoderRate(share, max_bps=1e12, min_bps=min(50_000.0, share),
+                                  min_round=PATH_ROUND) for _ in range(paths)]
         # The margin leaves room for what the encoder adds to its video target (audio, TS and
         # RTP headers: ~10 %) — with several paths at their edge, that is a queue on each.
         self.signal = RateSignal(floor=min_bps, margin=0.9)

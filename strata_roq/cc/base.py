@@ -67,14 +67,16 @@ class RateController:
 
 
 class RoundController(RateController):
-    """A delay-based controller that judges once per round trip (at least 10 ms), on the
+    """A delay-based controller that judges once per round trip (at least ``min_round``), on the
     *lowest* queueing delay of the round — what stands, not the jitter of a cellular
     scheduler's bursts. Queueing = one-way delay (send time → receiver's arrival time, any
     clock) above its 10-s minimum, so the reverse path does not count and clock offsets
     cancel. Subclasses decide in :meth:`_end_round`."""
 
-    def __init__(self, initial_rate: float = 125_000.0, mss: int = 1400) -> None:
+    def __init__(self, initial_rate: float = 125_000.0, mss: int = 1400,
+                 min_round: float = 0.01) -> None:
         super().__init__(initial_rate, mss)
+        self.min_round = min_round
         self._owd = WindowedMin(10.0)
         self._rtt = WindowedMin(10.0)
         self._round_start: float | None = None
@@ -94,7 +96,7 @@ class RoundController(RateController):
             self._round_start = now
             return
         elapsed = now - self._round_start
-        if elapsed < max(rtt_min, 0.01):
+        if elapsed < max(rtt_min, self.min_round):
             return
         self.delivery_rate = self._round_bytes / elapsed
         self._end_round(self._round_queue, rtt_min)

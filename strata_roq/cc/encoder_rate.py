@@ -38,13 +38,14 @@ class EncoderRate:
     def __init__(self, initial_bps: float, *, max_bps: float | None = None,
                  min_bps: float = 200_000.0, headroom: float = 1.5, repeat: float = 0.25,
                  silence: float = 1.0, controller: GradientController | None = None,
-                 signal: RateSignal | None = None) -> None:
+                 signal: RateSignal | None = None, min_round: float = 0.01) -> None:
         self.max_bps = max_bps or initial_bps
         self.min_bps = min_bps
         self.headroom = headroom
         self.silence = silence
         self.controller = controller or GradientController(initial_rate=initial_bps / 8,
-                                                           min_rate=min_bps / 8)
+                                                           min_rate=min_bps / 8,
+                                                           min_round=min_round)
         self.signal = signal or RateSignal(floor=min_bps, margin=1.0)
         self.rate_bps = float(initial_bps)
         #: The path's safe rate as last estimated, before the signal's smoothing and the

@@ -19,8 +19,8 @@ class GradientController(RoundController):
     name = "gradient"
 
     def __init__(self, target: float = 0.010, initial_rate: float = 125_000.0,
-                 mss: int = 1400, min_rate: float = 25_000.0) -> None:
-        super().__init__(initial_rate, mss)
+                 mss: int = 1400, min_rate: float = 25_000.0, min_round: float = 0.01) -> None:
+        super().__init__(initial_rate, mss, min_round)
         self.target = target
         self.min_rate = min_rate
         self._last_round_queue = 0.0

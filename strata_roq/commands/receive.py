@@ -95,6 +95,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
     target = targets[0]
     from strata_roq.rtp.deadline import DeadlineFilter, gap_wait
 
+    from strata_roq.roq.feedback import BONDED_CCFB_INTERVAL, CCFB_INTERVAL
     from strata_roq.roq.framing import RoqErrorCode
     from strata_roq.roq.session import SessionGate, parse_join
     from strata_roq.rtp.packet import is_rtcp
@@ -177,8 +178,13 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             return
         for p in packets:
             join = parse_join(p)
-            if join is not None and not gate.join(conn, join[0], join[1], now):
+            if join is None:
+                continue
+            if not gate.join(conn, join[0], join[1], now):
                 refuse(conn)
+            elif conn.feedback is not None:
+                # A bonded path: its sender detects losses from these reports alone
+                conn.feedback.interval = BONDED_CCFB_INTERVAL
 
     def on_packet(packet, conn) -> None:
         now = time.monotonic()
@@ -294,8 +300,6 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             due = reorder.next_timeout()
             state["held_until"] = due if due is not None else now + 0.05
             await _sleep_until(held_wake, state["held_until"], now)
-
-    from strata_roq.roq.feedback import CCFB_INTERVAL
 
     protocol = receiver_protocol(on_packet, args.latency / 1000.0,
                                  CCFB_INTERVAL if args.feedback == "ccfb" else None,

@@ -62,6 +62,12 @@ class BondedSender:
         self.probe_gain = probe_gain
         self.queue_target = queue_target
         self.feedback_interval = feedback_interval
+        #: How far a path may reorder packets (s), beyond a quarter RTT, before a later
+        #: packet's acknowledgement proves an earlier one lost. The simulator's links are
+        #: FIFO; a real RoQ connection is not: its stream priorities (key frames first, then
+        #: newest) let later frames overtake earlier ones by tens of ms while it is
+        #: congestion-limited (the real sender sets this).
+        self.reorder_window = 0.0
         self.mtu = mtu
         self.counters: Counter[str] = Counter()
         self.bytes_sent = 0
@@ -315,11 +321,13 @@ class BondedSender:
             # Lost by order only once reports could have covered it: acknowledgements come
             # in batches (CCFB), and a transport may still be repairing it.
             by_order = highest_acked and t.id < highest_acked and \
-                now - t.sent_at > self.feedback_interval + (path.srtt or 0.1) / 4 and \
+                now - t.sent_at > self.feedback_interval + self.reorder_window \
+                + (path.srtt or 0.1) / 4 and \
                 sum(1 for x in itertools.islice(queue, 0, 64) if x.id not in self._by_id
                     and x.id > t.id) >= REORDER_THRESHOLD
             if not (by_order or now - t.sent_at > rto):
                 break
+            self.counters["lost_by_order" if by_order else "lost_by_timeout"] += 1
             queue.popleft()
             del self._by_id[t.id]
             self._declared_lost[t.id] = t

@@ -20,11 +20,13 @@ from strata_roq.rtp.ntp import ntp_from_seconds
 
 #: CCFB reports at most this many packets per SSRC (RFC 8888 allows 16384).
 MAX_REPORTED = 4096
-# How often a receiver reports arrivals (CCFB). Bonded senders detect a loss only from
-# these reports: every 100 ms made a lost key-frame packet's repair start too late for a
-# 500 ms budget. 25 ms costs ~40 small RTCP packets a second per path; the simulator
-# reports every 20 ms.
-CCFB_INTERVAL = 0.025
+# How often a receiver reports arrivals (CCFB): every 100 ms on a single path (the
+# encoder's rate loop), every 25 ms on a bonded session's paths — a bonded sender learns of
+# a loss only from these reports, and every 100 ms made a lost key-frame packet's repair
+# start too late for a 500 ms budget. 25 ms costs ~40 small RTCP packets a second per
+# path; the simulator reports every 20 ms.
+CCFB_INTERVAL = 0.1
+BONDED_CCFB_INTERVAL = 0.025
 
 
 class RtcpChannel:

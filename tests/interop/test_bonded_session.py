@@ -84,6 +84,9 @@ def test_weak_signal_feed_takes_the_sole_copy_away_from_a_path(rig, tmp_path):
     assert fast["rsrp"] == -124 and fast["sent"] > weak[0]["paths"][0]["sent"]  # still used...
     assert fast["sole_copies"] == before, final         # ...but never alone
     assert final["decisions"]["watermark_guard"] > 0
+    # A joined path's receiver reports arrivals every 25 ms, not 100 (losses are found from
+    # these reports alone): 8 s of 30 frames a second bring ~240 reports, not ≤ 80.
+    assert fast["roq"]["ccfb_reports"] >= 150, fast["roq"]
     report = json.loads(probe.finish(timeout=60)[0])
     assert report["video"]["missing_frames"] == 0, report["video"]
 
