@@ -234,6 +234,10 @@ def run_real(scenario: Scenario, system: str, size: str = "640x360") -> dict:
                 # QUIC connections a path lost (and redialled): a live path never should
                 "disconnects": {p["name"]: p["disconnects"]
                                 for p in tx.last_json("send").get("paths", [])}
+                if kind == "strata" else None,
+                "decisions": tx.last_json("send").get("decisions") if kind == "strata" else None,
+                "sent_per_path": {p["name"]: [p["sent"], p["lost"], p["srtt_ms"]]
+                                  for p in tx.last_json("send").get("paths", [])}
                 if kind == "strata" else None}
     finally:
         for p in procs:

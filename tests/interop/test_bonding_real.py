@@ -28,7 +28,7 @@ def test_simulator_and_real_sockets_agree_on_failover():
     real, sim = result["real"], result["sim"]
     assert real["frames"] >= 590, real
     assert result["on_time_diff"] <= 0.10, (real, sim["on_time"])
-    assert result["overhead_diff"] <= 0.10, (real["overhead"], sim["overhead"])
+    assert result["overhead_diff"] <= 0.10, (real, sim["overhead"])
     assert real["on_time"] >= 0.99 and real["key_missing"] == 0, real
     # Wi-Fi carries everything at first and the LEO dish waits unused: kept alive, its
     # connection is there when LTE dies (it once idled out, and a key frame went with it)
