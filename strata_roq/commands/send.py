@@ -232,8 +232,7 @@ async def _send(args, source, target, mode: str) -> int:
             # load the path) when asked to, and ask the encoder for a key frame now.
             keys = _KeyRequests(rate, rate_out, feedback, feed, start,
                                 layers.thinner.reference_lost
-                                if layers is not None and drop_gop_tail else None,
-                                reachable=lambda: proto.reachable(time.monotonic()))
+                                if layers is not None and drop_gop_tail else None)
             proto.roq.on_reference_lost = keys.reference_lost
             if not args.quiet:
                 print(f"send: {source.url} -> {target.url} (mode {mode}, latency {args.latency:g} ms)",
@@ -279,7 +278,6 @@ async def _send(args, source, target, mode: str) -> int:
                             feed.publish(told, rate.instant_bps, now - start)
                     if layers is not None:
                         layers.decide(now)
-                    keys.poll()
                     if proto.roq.stats.packets:   # Sender Reports once media flows (§5.4)
                         reports = reports or SenderReports(ssrc)
                         sr = reports.poll(now, time.time(), last_ts, proto.roq.stats.packets,

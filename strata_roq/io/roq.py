@@ -52,26 +52,14 @@ class RoqSenderProtocol(QuicConnectionProtocol):
         self.roq = RoqSender(self._quic, flow_id=flow_id, mode=mode)
         self.rtcp = RtcpChannel(self._quic, flow_id)   # Sender Reports (draft §5.4)
         self._expiry = asyncio.get_running_loop().create_task(self._expire_loop())
-        self.last_heard = time.monotonic()
 
     def quic_event_received(self, event) -> None:
         self.roq.handle_event(event, time.monotonic())
-
-    def datagram_received(self, data, addr) -> None:
-        self.last_heard = time.monotonic()
-        super().datagram_received(data, addr)
 
     def keep_alive(self) -> None:
         """A QUIC PING (acknowledged, so it also restarts the peer's idle timer); the caller
         transmits. (aioquic's protocol offers only an awaitable ping.)"""
         self._quic.send_ping(0)
-
-    def reachable(self, now: float) -> bool:
-        """The receiver answered lately (within ~2 RTT, at least 100 ms): what is sent now
-        can arrive. During an outage it stays silent, and QUIC's probes find its end."""
-        loss = self._quic._loss  # noqa: SLF001 - aioquic exposes no public RTT
-        rtt = loss._rtt_smoothed if loss._rtt_initialized else 0.1  # noqa: SLF001
-        return now - self.last_heard <= max(0.1, 2 * rtt + 4 * loss._rtt_variance)  # noqa: SLF001
 
     async def _expire_loop(self) -> None:
         while True:
