@@ -66,7 +66,7 @@ class BondedSender:
         #: packet's acknowledgement proves an earlier one lost. The simulator's links are
         #: FIFO; a real RoQ connection is not: its stream priorities (key frames first, then
         #: newest) let later frames overtake earlier ones by tens of ms while it is
-        #: congestion-limited (the real sender sets this).
+        #: congestion-limited (the real sender sets this). The RTO waits it out too.
         self.reorder_window = 0.0
         self.mtu = mtu
         self.counters: Counter[str] = Counter()
@@ -285,7 +285,7 @@ class BondedSender:
     # -- feedback ---------------------------------------------------------------------------
     def _rto(self, path: Path) -> float:
         srtt = path.srtt if path.srtt is not None else 0.3
-        return srtt + 4 * path.rttvar + 2 * self.feedback_interval + 0.01
+        return srtt + 4 * path.rttvar + 2 * self.feedback_interval + 0.01 + self.reorder_window
 
     def on_feedback(self, path_index: int, acked: list[tuple[int, float]], now: float) -> None:
         path = self.paths[path_index]
