@@ -95,7 +95,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
     target = targets[0]
     from strata_roq.rtp.deadline import DeadlineFilter, gap_wait
 
-    from strata_roq.roq.feedback import BONDED_CCFB_INTERVAL, CCFB_INTERVAL
+    from strata_roq.roq.feedback import CCFB_INTERVAL
     from strata_roq.roq.framing import RoqErrorCode
     from strata_roq.roq.session import SessionGate, parse_join
     from strata_roq.rtp.packet import is_rtcp
@@ -182,9 +182,8 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
                 continue
             if not gate.join(conn, join[0], join[1], now):
                 refuse(conn)
-            elif conn.feedback is not None:
-                # A bonded path: its sender detects losses from these reports alone
-                conn.feedback.interval = BONDED_CCFB_INTERVAL
+            else:
+                conn.bonded = True    # its sender detects losses from our reports alone
 
     def on_packet(packet, conn) -> None:
         now = time.monotonic()

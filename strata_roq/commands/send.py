@@ -22,9 +22,6 @@ _RTP = struct.Struct(">BBHII")
 #: At most one key-frame request this often (s): the encoder answers within a frame or two,
 #: and a request repeated before its key frame could arrive would only cost another one.
 KEY_REQUEST_INTERVAL = 0.2
-# A RoQ connection reorders packets by stream priority (see BondedSender.reorder_window):
-# a key frame (60 KB at 6 Mbit/s: 80 ms) holds back the P-frames queued before it.
-REORDER_WINDOW = 0.1
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -524,11 +521,14 @@ async def _send_bonded(args, source, targets) -> int:
                                          target=args.fec_target,
                                          weights=parse_table(args.fec_table)),
                         len(paths), lambda: next(repair_seqs), window=min(0.1, latency / 5))
-    from strata_roq.roq.feedback import BONDED_CCFB_INTERVAL
+    from strata_roq.roq.feedback import CCFB_INTERVAL
 
+    # The receiver reports every 25 ms on bonded paths (so losses show sooner), but the loss
+    # timers keep the margins of a 100 ms interval: a RoQ connection reorders packets by
+    # stream priority, and tighter timers took a clean Wi-Fi path, or a satellite's first
+    # seconds, for lossy (STORM then duplicated, or left the satellite for good).
     core = BondedSender(paths, make_scheduler(args.scheduler, **options),
-                        feedback_interval=BONDED_CCFB_INTERVAL)
-    core.reorder_window = REORDER_WINDOW
+                        feedback_interval=CCFB_INTERVAL)
     modes = [t.get_choice("mode", MODES, "frame") for t in targets]
 
     def dial(i: int):

@@ -10,7 +10,7 @@ from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.events import ConnectionTerminated
 
-from strata_roq.roq.feedback import CCFB_INTERVAL, CcfbFeedback, RtcpChannel
+from strata_roq.roq.feedback import BONDED_CCFB_INTERVAL, CCFB_INTERVAL, CcfbFeedback, RtcpChannel
 from strata_roq.roq.framing import ALPN
 from strata_roq.roq.receiver import RoqPacket, RoqReceiver
 from strata_roq.roq.sender import RoqSender
@@ -85,6 +85,8 @@ class RoqReceiverProtocol(QuicConnectionProtocol):
     instances: list["RoqReceiverProtocol"] = []
     #: Send RFC 8888 CCFB back to the sender every this many seconds (None: no feedback).
     feedback_interval: float | None = CCFB_INTERVAL
+    #: Set once the connection joins a bonded session: faster feedback (see the loop).
+    bonded = False
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -101,6 +103,13 @@ class RoqReceiverProtocol(QuicConnectionProtocol):
     async def _feedback_loop(self) -> None:
         """Report arrivals even when no further packets come (the end of a stream)."""
         while True:
+            if self.bonded:
+                # A bonded path's sender finds losses from these reports: every 25 ms, but
+                # not more often than a quarter of the round trip — a 600 ms satellite
+                # gains nothing from it, and its sender then took it for lossy and left it.
+                loss = self._quic._loss  # noqa: SLF001 - aioquic exposes no public RTT
+                rtt = loss._rtt_smoothed if loss._rtt_initialized else 0.1  # noqa: SLF001
+                self.feedback.interval = min(CCFB_INTERVAL, max(BONDED_CCFB_INTERVAL, rtt / 4))
             await asyncio.sleep(self.feedback.interval)
             report = self.feedback.poll(time.monotonic())
             if report is not None:

@@ -66,7 +66,8 @@ class BondedSender:
         #: packet's acknowledgement proves an earlier one lost. The simulator's links are
         #: FIFO; a real RoQ connection is not: its stream priorities (key frames first, then
         #: newest) let later frames overtake earlier ones by tens of ms while it is
-        #: congestion-limited (the real sender sets this). The RTO waits it out too.
+        #: congestion-limited. The RTO waits it out too. (The real sender leaves it at 0
+        #: and keeps a 100 ms feedback margin instead, which covers it.)
         self.reorder_window = 0.0
         self.mtu = mtu
         self.counters: Counter[str] = Counter()
