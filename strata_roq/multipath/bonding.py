@@ -62,13 +62,6 @@ class BondedSender:
         self.probe_gain = probe_gain
         self.queue_target = queue_target
         self.feedback_interval = feedback_interval
-        #: How far a path may reorder packets (s), beyond a quarter RTT, before a later
-        #: packet's acknowledgement proves an earlier one lost. The simulator's links are
-        #: FIFO; a real RoQ connection is not: its stream priorities (key frames first, then
-        #: newest) let later frames overtake earlier ones by tens of ms while it is
-        #: congestion-limited. The RTO waits it out too. (The real sender leaves it at 0
-        #: and keeps a 100 ms feedback margin instead, which covers it.)
-        self.reorder_window = 0.0
         self.mtu = mtu
         self.counters: Counter[str] = Counter()
         self.bytes_sent = 0
@@ -181,13 +174,12 @@ class BondedSender:
         i = path.index
         queue, self._queues[i] = self._queues[i], []
         self._queued_bytes[i] = 0
-        for _, _, packet in queue:
-            self._unqueue(packet.frame)
+        for _, _, packet in queue:             # (still waiting: _per_frame stays as it is)
             if packet.seq in self._delivered:
-                continue
-            self._pending.append(packet)
-            self._per_frame[packet.frame] += 1
-            self.counters["evacuated"] += 1
+                self._unqueue(packet.frame)
+            else:
+                self._pending.append(packet)
+                self.counters["evacuated"] += 1
 
     def _guard_watermark(self, packet: SchedPacket, decision, now: float) -> None:
         """Whatever the policy: a path below its signal watermark never carries the sole
@@ -286,7 +278,7 @@ class BondedSender:
     # -- feedback ---------------------------------------------------------------------------
     def _rto(self, path: Path) -> float:
         srtt = path.srtt if path.srtt is not None else 0.3
-        return srtt + 4 * path.rttvar + 2 * self.feedback_interval + 0.01 + self.reorder_window
+        return srtt + 4 * path.rttvar + 2 * self.feedback_interval + 0.01
 
     def on_feedback(self, path_index: int, acked: list[tuple[int, float]], now: float) -> None:
         path = self.paths[path_index]
@@ -322,8 +314,7 @@ class BondedSender:
             # Lost by order only once reports could have covered it: acknowledgements come
             # in batches (CCFB), and a transport may still be repairing it.
             by_order = highest_acked and t.id < highest_acked and \
-                now - t.sent_at > self.feedback_interval + self.reorder_window \
-                + (path.srtt or 0.1) / 4 and \
+                now - t.sent_at > self.feedback_interval + (path.srtt or 0.1) / 4 and \
                 sum(1 for x in itertools.islice(queue, 0, 64) if x.id not in self._by_id
                     and x.id > t.id) >= REORDER_THRESHOLD
             if not (by_order or now - t.sent_at > rto):

@@ -129,29 +129,3 @@ def test_a_dying_path_hands_its_queue_to_the_survivors():
     assert set(sent_on[0]) | set(sent_on[1]) == set(range(1, 61))
     assert len(sent_on[0]) < 60                   # the pacer held most of it back
 
-
-def test_reordering_within_the_window_is_not_taken_for_loss():
-    """A RoQ connection lets later frames overtake earlier ones: acknowledgements of later
-    packets prove an earlier one lost only once it is later than the reorder window."""
-    from strata_roq.multipath.bonding import REORDER_THRESHOLD, BondedSender
-    from strata_roq.multipath.path import Path
-    from strata_roq.sched import make_scheduler
-    from strata_roq.sched.base import SchedPacket
-
-    def run(window: float, check_at: float) -> int:
-        path = Path("wifi")
-        path.srtt, path.min_rtt, path.rttvar = 0.04, 0.04, 0.002
-        sender = BondedSender([path], make_scheduler("minrtt"), feedback_interval=0.025,
-                              initial_rate=1e9)
-        sender.reorder_window = window
-        for seq in range(1, REORDER_THRESHOLD + 3):
-            sender.push(SchedPacket(seq, 1200, seq, 5.0), 0.0)
-        sent = sender.poll(0.0) + sender.poll(0.001) + sender.poll(0.002)
-        assert len(sent) == REORDER_THRESHOLD + 2
-        overtaken, later = sent[0], sent[1:]
-        sender.on_feedback(0, [(t.id, 0.03) for t in later], check_at)
-        return sender.counters["lost"]
-
-    assert run(0.0, 0.05) == 1                  # FIFO links: reordered = lost
-    assert run(0.075, 0.05) == 0                # within the window: wait
-    assert run(0.075, 0.12) == 1                # past it: lost
