@@ -239,7 +239,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
     def deliver(data: bytes, conn, now: float, sid: int | None = None) -> bool:
         """Hand a media packet on unless it is too late; False if it was dropped. ``sid``:
         the QUIC stream it came on (None for a datagram or an FEC rebuild)."""
-        hold = None
+        hold = longest = None
         limit = state["deadline"]
         if limit is not None:
             if conn.roq.given_up(sid):
@@ -251,8 +251,10 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
                 counters["late_dropped"] += 1   # better never than late
                 conn.roq.give_up(sid, now)
                 return False
-            hold = gap_wait(limit.last_age, limit.latency, args.reorder / 1000.0,
-                            len(gate.tokens) > 1)
+            bonded = len(gate.tokens) > 1
+            hold = gap_wait(limit.last_age, limit.latency, args.reorder / 1000.0, bonded)
+            if not bonded:      # a gap QUIC still repairs may be waited for as long (may_fill)
+                longest = gap_wait(limit.last_age, limit.latency, args.reorder / 1000.0, True)
         seq = (data[2] << 8) | data[3]
         jb = state["playout"]
         if jb is not None:
@@ -262,7 +264,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             if due is not None and due < state["wake_at"]:
                 playout_wake.set()
             return True
-        forward(reorder.push(data, seq, now, hold))
+        forward(reorder.push(data, seq, now, hold, longest))
         due = reorder.next_timeout()
         if due is not None and due < state["held_until"]:
             held_wake.set()                 # an earlier release than the flusher waits for
@@ -304,6 +306,8 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
                                  CCFB_INTERVAL if args.feedback == "ccfb" else None,
                                  gate.forget)
     holder["protocol"] = protocol
+    reorder.may_fill = lambda seq: any(not conn._gone and conn.roq.may_fill(seq)  # noqa: SLF001
+                                       for conn in protocol.instances)
     config = make_configuration(False, cert=cert, key=key,
                                 keylog=args.keylog or source.get_str("keylog"))
     host, port = source.address
@@ -335,6 +339,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
                  "ccfb_sent": sum(p.feedback.reports for p in protocol.instances if p.feedback),
                  "reordered": reorder.reordered, "late": reorder.late,
                  "skipped": reorder.skipped, "duplicates": reorder.duplicates,
+                 "waited_for_repair": reorder.waited_for_repair,
                  "session": gate.stats(), "fec": state["fec"].stats.as_dict(),
                  "paths": path_stats()}
         if state["playout"] is not None:

@@ -225,11 +225,18 @@ async def _send(args, source, target, mode: str) -> int:
             if estimator is not None:
                 proto.roq.on_ccfb = lambda arrivals, now: estimator.on_feedback(
                     [item for items in arrivals.values() for item in items], now)
-            # Everything up to the next key frame is undecodable: drop it here (it would only
-            # load the path) when asked to, and ask the encoder for a key frame now.
+            # Everything up to the next key frame is undecodable: drop it (it would only load
+            # the path) when asked to — the pictures still to come and those queued on QUIC
+            # streams — and ask the encoder for a key frame now.
+            def drop_tail(index: int) -> None:
+                layers.thinner.reference_lost()
+                proto.roq.drop_gop_tail(index)
+
+            # The request waits while the path is dark: a key frame sent into an outage is
+            # lost like the picture it replaces (the pictures meanwhile are dropped).
             keys = _KeyRequests(rate, rate_out, feedback, feed, start,
-                                layers.thinner.reference_lost
-                                if layers is not None and drop_gop_tail else None)
+                                drop_tail if layers is not None and drop_gop_tail else None,
+                                reachable=lambda: proto.roq.reachable(time.monotonic()))
             proto.roq.on_reference_lost = keys.reference_lost
             if not args.quiet:
                 print(f"send: {source.url} -> {target.url} (mode {mode}, latency {args.latency:g} ms)",
@@ -275,6 +282,7 @@ async def _send(args, source, target, mode: str) -> int:
                             feed.publish(told, rate.instant_bps, now - start)
                     if layers is not None:
                         layers.decide(now)
+                    keys.poll()                   # a key-frame request waiting for the path
                     if proto.roq.stats.packets:   # Sender Reports once media flows (§5.4)
                         reports = reports or SenderReports(ssrc)
                         sr = reports.poll(now, time.time(), last_ts, proto.roq.stats.packets,
@@ -354,7 +362,8 @@ class _KeyRequests:
     """A reference picture will not arrive whole: ask the encoder for a key frame (on the
     rate channel, and a PLI toward an RTP source with --tmmbr) — at most every
     KEY_REQUEST_INTERVAL, and not when a key frame newer than the lost picture already went
-    out (decoding restarts there). ``on_lost`` is any extra action (dropping the GOP tail).
+    out (decoding restarts there). ``on_lost(index)`` is any extra action (dropping the GOP
+    tail).
     ``reachable()``, when given, says whether any path can carry the key frame now; while
     none can (every path dark), the request waits: a key frame sent into an outage is lost
     like the picture it replaces. A key frame that answered a request and is lost in its turn
@@ -377,7 +386,9 @@ class _KeyRequests:
         self._last_lost = -1
 
     def frame_sent(self, frame) -> None:
-        if _starts_gop(frame):
+        from strata_roq.roq.sender import starts_gop
+
+        if starts_gop(frame):
             self._last_key_frame = max(self._last_key_frame, frame.index)
             self._outstanding = False
 
@@ -388,7 +399,7 @@ class _KeyRequests:
             self._last_lost = index
             self.lost += 1
         if self.on_lost is not None:
-            self.on_lost()
+            self.on_lost(index)
         self.pending = True
         self.poll()
 
@@ -411,14 +422,6 @@ class _KeyRequests:
             self.feedback.key_frame(self.ssrc)
         if self.feed is not None:
             self.feed.publish(int(rate.rate_bps), rate.instant_bps, now - self.start, True)
-
-
-def _starts_gop(frame) -> bool:
-    """A video key frame (or a picture whose head is not classified yet but whose TS packet
-    says random access: audio sets that flag on every frame, so only unclassified video)."""
-    from strata_roq.media.nal import FrameKind
-
-    return frame.kind.is_key or (frame.random_access and frame.kind is FrameKind.UNKNOWN)
 
 
 class _Layers:

@@ -56,6 +56,10 @@ class RoqSenderProtocol(QuicConnectionProtocol):
     def quic_event_received(self, event) -> None:
         self.roq.handle_event(event, time.monotonic())
 
+    def datagram_received(self, data, addr) -> None:
+        self.roq.heard(time.monotonic())
+        super().datagram_received(data, addr)
+
     def keep_alive(self) -> None:
         """A QUIC PING (acknowledged, so it also restarts the peer's idle timer); the caller
         transmits. (aioquic's protocol offers only an awaitable ping.)"""

@@ -87,6 +87,13 @@ def _headers_struct(count: int) -> struct.Struct:
     return s
 
 
+def _importance(frame: MediaFrame) -> tuple[bool, int]:
+    """Key frames first (video still unclassified counts as one when its TS packet says
+    random access: audio says so on every frame), then by priority."""
+    key = frame.kind.is_key or (frame.random_access and frame.kind is FrameKind.UNKNOWN)
+    return key, frame.priority
+
+
 class Framer:
     """Groups packets into :class:`MediaFrame` objects; sans-I/O (``push(packet, now)``).
 
@@ -154,6 +161,7 @@ class Framer:
         c.bytes += n
         fields = _headers_struct(count).unpack_from(data)
         target: MediaFrame | None = None
+        others: list[MediaFrame] | None = None     # more frames this datagram carries part of
         psi_only = True
         open_frames = self._open
         cc_state = self._cc
@@ -184,8 +192,19 @@ class Framer:
                 frame = open_frames.get(pid)
                 if frame is not None and frame.head is not None and flags & 0x10:
                     self._grow_head(frame, data, i * TS_PACKET_SIZE, flags)
-            if target is None and frame is not None:
-                target = frame
+            if frame is not None and frame is not target:
+                if target is None:
+                    target = frame
+                elif others is None:
+                    others = [frame]
+                elif frame not in others:
+                    others.append(frame)
+        if others is not None:
+            # A datagram shared by two frames (the tail of one, the head of the next) travels
+            # with the more important: a key frame's head must not go down with the stream of
+            # a picture that is dropped or reset (the IDR would arrive damaged, and with it
+            # the whole GOP it starts).
+            target = max([target, *others], key=_importance)
         if target is None:
             if not psi_only:
                 # only packets of PIDs whose PES start we have not seen yet: data, not media

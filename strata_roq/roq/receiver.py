@@ -73,6 +73,8 @@ class RoqReceiver:
         self._streams: dict[int, _Stream] = {}
         self._media_streams = 0       # > 1: stream per frame (or hybrid), not one long stream
         self._given_up: dict[int, float] = {}   # stream id -> when (kept one budget long)
+        self._unseen_floor: int | None = None   # lowest peer stream id not seen yet
+        self._seen_above: set[int] = set()      # stream ids seen above it
 
     def handle_event(self, event, now: float) -> list[RoqPacket]:
         if type(event) is StreamDataReceived:
@@ -112,6 +114,7 @@ class RoqReceiver:
             if isinstance(event, StreamReset):
                 self.stats.resets_received += 1
                 self._streams.pop(event.stream_id, None)
+                self._seen(event.stream_id)
         except RoqProtocolError as exc:
             self._close(exc.code, exc.reason)
         return []
@@ -127,6 +130,7 @@ class RoqReceiver:
                                        f"bidirectional stream {sid}")
             stream = self._streams[sid] = _Stream(now)
             self.stats.streams += 1
+            self._seen(sid)
         stream.last_data = now
         out: list[RoqPacket] = []
         if not stream.ignored:
@@ -211,6 +215,45 @@ class RoqReceiver:
                 self.stats.playout_give_ups += 1
                 done += 1
         return done
+
+    def _seen(self, sid: int) -> None:
+        """Note a peer stream's first sign of life. Streams open in id order, so an id below
+        one seen that has not shown up yet is a frame still queued or lost in flight."""
+        floor = self._unseen_floor
+        if floor is None:
+            floor = sid & 3
+        if sid < floor:
+            return
+        seen = self._seen_above
+        seen.add(sid)
+        while floor in seen:
+            seen.discard(floor)
+            floor += 4
+        self._unseen_floor = floor
+
+    def may_fill(self, seq: int) -> bool:
+        """Whether missing RTP packet ``seq`` (16 bits) may still come: on a stream per frame,
+        an open frame stream that delivered packets up to before it (QUIC retransmits the
+        rest until the stream ends or is reset), a stream opened before one already seen
+        (still queued behind more important frames, or its first bytes lost), or one QUIC
+        holds bytes of beyond a hole at its start. Newer and more important frames' streams
+        overtake these, so a reorder buffer should wait for such a gap."""
+        if self._media_streams < 2:
+            return False
+        if self._seen_above:
+            return True            # a stream opened before one seen has not shown up yet
+        for stream in self._streams.values():
+            last = stream.last
+            if not stream.ignored and not stream.rtcp and len(last) >= 4:
+                if 0 < (seq - ((last[2] << 8) | last[3])) & 0xFFFF <= 256:
+                    return True
+        for sid, quic_stream in self.quic._streams.items():  # noqa: SLF001 - receive state
+            receiver = quic_stream.receiver
+            if (sid & 2 and sid not in self._streams and sid not in self._given_up
+                    and not receiver.is_finished and receiver._buffer_start == 0  # noqa: SLF001
+                    and receiver.highest_offset > 0):
+                return True
+        return False
 
     def given_up(self, sid: int | None) -> bool:
         """Whether packets of stream ``sid`` are to be dropped (see :meth:`give_up`)."""

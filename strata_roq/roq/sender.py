@@ -18,6 +18,8 @@ class, newer frames before older ones (an old frame is the one most likely to be
 
 from __future__ import annotations
 
+import math
+
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -36,6 +38,9 @@ from strata_roq.roq.framing import (RoqErrorCode, encode_datagram, encode_stream
 MODES = ("frame", "stream", "datagram", "hybrid")
 #: Frames at or above this priority ride streams in hybrid mode (key frames, audio, PSI).
 HYBRID_STREAM_PRIORITY = 5
+#: Silence from the peer for this long (or a probe timeout, if longer) means the path is dark:
+#: the receiver acknowledges within its ack delay and reports every 100 ms at the latest.
+DARK_AFTER = 0.15
 
 
 @dataclass
@@ -46,6 +51,7 @@ class SenderStats:
     datagrams: int = 0
     resets_sent: int = 0              # RESET_STREAM(FRAME_CANCELLED) for late frames
     resets_predicted: int = 0         # of which: cancelled before the deadline (hopeless)
+    resets_gop_tail: int = 0          # of which: pictures after a lost reference (drop_gop_tail)
     stop_sending_received: int = 0
     dropped_cancelled: int = 0        # packets of frames already cancelled, not sent
     dropped_too_big: int = 0          # packets that did not fit a DATAGRAM
@@ -70,6 +76,9 @@ class _OpenStream:
     index: int = 0
     important: bool = False
     video_reference: bool = False   # a picture others predict from: losing it matters more
+    dependent: bool = False         # a picture predicted from earlier ones of its GOP
+    starts_gop: bool = False        # a key frame: decoding restarts here
+    last_write: float = 0.0         # when its newest bytes were handed to QUIC
     finished: bool = False
     cancelled: bool = False
     frames: list[int] = field(default_factory=list)
@@ -110,6 +119,7 @@ class RoqSender:
         #: after it are undecodable until the next key frame (see media.thinning).
         self.on_reference_lost = None
         self._last_lost = -1
+        self._last_heard: float | None = None
 
     # -- sending ----------------------------------------------------------------------------
     def send(self, packet: bytes, frame: MediaFrame | None, now: float) -> bool:
@@ -131,16 +141,17 @@ class RoqSender:
                         state.close(cancelled=True)
                         self.stats.dropped_cancelled += 1
                         return False
+                    state.last_write = now
                     stats = self.stats
                     stats.packets += 1
                     stats.bytes += len(packet)
                     return True
-                return self._send_on_frame_stream(packet, frame)
+                return self._send_on_frame_stream(packet, frame, now)
         if mode == "datagram" or (mode == "hybrid" and frame is not None):
             return self._send_datagram(packet)
         return self._send_long(packet)
 
-    def _send_on_frame_stream(self, packet: bytes, frame: MediaFrame) -> bool:
+    def _send_on_frame_stream(self, packet: bytes, frame: MediaFrame, now: float) -> bool:
         state = self._by_frame.get(frame.index)
         if state is None and not can_open_uni_stream(self.quic):
             # The receiver has not released enough streams (MAX_STREAMS, RFC 9000 §4.6): a new
@@ -156,7 +167,9 @@ class RoqSender:
             sid = self.quic.get_next_available_stream_id(is_unidirectional=True)
             state = _OpenStream(sid, frame.deadline, frame.index,
                                 frame.priority >= HYBRID_STREAM_PRIORITY,
-                                is_video_reference(frame), frames=[frame.index])
+                                is_video_reference(frame), frames=[frame.index],
+                                dependent=is_dependent_picture(frame),
+                                starts_gop=starts_gop(frame), last_write=now)
             self._by_frame[frame.index] = state
             self._by_stream[sid] = state
             self.stats.streams_opened += 1
@@ -240,7 +253,9 @@ class RoqSender:
         Returns how many were reset."""
         loss = self.quic._loss  # noqa: SLF001 - RTT and congestion window
         srtt = loss._rtt_smoothed if loss._rtt_initialized else 0.0  # noqa: SLF001
-        rate = loss.congestion_window / srtt if srtt > 0 else 0.0
+        cwnd = loss.congestion_window
+        ssthresh = getattr(loss._cc, "ssthresh", None)  # noqa: SLF001 - slow start after loss
+        pto = loss.get_probe_timeout() if loss._rtt_initialized else 1.0  # noqa: SLF001
         order = sorted(self._by_frame.items(),
                        key=lambda kv: (1 if kv[1].important else 2, -kv[1].index))
         ahead = 0
@@ -252,7 +267,8 @@ class RoqSender:
                 # Past the deadline: forget the frame (later packets of it are dropped as late).
                 del self._by_frame[index]
                 self._by_stream.pop(state.stream_id, None)
-            elif state.cancelled or not (rate > 0 and now + srtt / 2 + ahead / rate > state.deadline):
+            elif state.cancelled or not (srtt > 0 and cwnd > 0 and now + srtt / 2 + transfer_time(
+                    ahead, cwnd, srtt, ssthresh) > state.deadline):
                 continue
             if state.cancelled:
                 continue
@@ -263,13 +279,51 @@ class RoqSender:
             # packets are dropped rather than opening a new stream.
             self.quic.reset_stream(state.stream_id, RoqErrorCode.FRAME_CANCELLED)
             state.close(cancelled=True)
-            if state.video_reference and unsent:
-                # (a frame whose bytes all left may still arrive whole before the reset)
+            if state.video_reference and (unsent or now - state.last_write > pto):
+                # A frame whose bytes all left just now may still arrive whole; a whole probe
+                # timeout without an acknowledgement since its last byte left means lost (an
+                # outage: QUIC declares nothing lost until acknowledgements return).
                 self._reference_lost(index)
             ahead -= unsent
             resets += 1
             if state.deadline > now:
                 self.stats.resets_predicted += 1
+        self.stats.resets_sent += resets
+        return resets
+
+    def heard(self, now: float) -> None:
+        """The peer sent something (any QUIC packet): the path carries traffic back."""
+        self._last_heard = now
+
+    def reachable(self, now: float) -> bool:
+        """Whether the path seems to deliver: the peer was heard from within a probe timeout
+        (at least DARK_AFTER). In an outage nothing comes back, and a key frame sent into it
+        is lost like the picture it replaces."""
+        if self._last_heard is None:
+            return True
+        loss = self.quic._loss  # noqa: SLF001 - RTT estimate
+        pto = loss.get_probe_timeout() if loss._rtt_initialized else 0.0  # noqa: SLF001
+        return now - self._last_heard <= max(pto, DARK_AFTER)
+
+    def drop_gop_tail(self, index: int) -> int:
+        """Reference picture ``index`` is lost: reset the streams of the pictures after it up
+        to the next key frame (4D-MAP's *decompensate*). None of them can be decoded, and the
+        bytes they would still take belong to the key frame that replaces them. Returns how
+        many were reset."""
+        restart = min((s.index for s in self._by_frame.values()
+                       if s.starts_gop and s.index > index), default=None)
+        resets = 0
+        for later, state in self._by_frame.items():
+            if (later <= index or (restart is not None and later >= restart)
+                    or not state.dependent or state.cancelled):
+                continue
+            stream = self.quic._streams.get(state.stream_id)  # noqa: SLF001 - delivery state
+            if stream is None or stream.sender.is_finished or stream.is_blocked:
+                continue
+            self.quic.reset_stream(state.stream_id, RoqErrorCode.FRAME_CANCELLED)
+            state.close(cancelled=True)
+            resets += 1
+        self.stats.resets_gop_tail += resets
         self.stats.resets_sent += resets
         return resets
 
@@ -322,6 +376,31 @@ class RoqSender:
                     got = sum(1 for _, t in items if t is not None)
                     self.stats.ccfb_received += got
                     self.stats.ccfb_missing += len(items) - got
+
+
+def transfer_time(size: int, cwnd: int, srtt: float, ssthresh: int | None) -> float:
+    """Seconds to send ``size`` bytes with window ``cwnd``: one window per round trip — but
+    below ``ssthresh`` (slow start again after a loss or an outage) the window doubles each
+    round trip, and a linear estimate from the collapsed window would call frames hopeless
+    that the path delivers in a few round trips."""
+    if ssthresh is None or cwnd >= ssthresh:
+        return size * srtt / cwnd
+    slow = ssthresh - cwnd                    # bytes sent while the window climbs back
+    if size <= slow:
+        return srtt * math.log2(1 + size / cwnd)
+    return srtt * math.log2(ssthresh / cwnd) + (size - slow) * srtt / ssthresh
+
+
+def starts_gop(frame: MediaFrame) -> bool:
+    """A video key frame (or a picture whose head is not classified yet but whose TS packet
+    says random access: audio sets that flag on every frame, so only unclassified video)."""
+    return frame.kind.is_key or (frame.random_access and frame.kind is FrameKind.UNKNOWN)
+
+
+def is_dependent_picture(frame: MediaFrame) -> bool:
+    """A picture decoded from earlier ones of its GOP: useless once one of them is lost."""
+    return frame.kind in (FrameKind.P, FrameKind.B) or (frame.kind is FrameKind.UNKNOWN
+                                                          and not frame.random_access)
 
 
 def is_video_reference(frame: MediaFrame) -> bool:

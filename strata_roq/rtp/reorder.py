@@ -8,6 +8,11 @@ The first packet does not fix where the sequence starts: a frame's packets on a 
 overtaken by the next frame's (or the PSI's by the key frame's), so the buffer settles for one
 hold time first, and an earlier packet arriving meanwhile becomes the start instead of being
 dropped as late (which would cost the first key frame and everything up to the next).
+
+A gap that QUIC is still repairing (a frame's stream lost a packet and is retransmitting it,
+while newer frames' streams overtake it) may take longer than the hold: with ``may_fill``
+set, a gap it says may still fill is waited for up to each packet's ``longest`` wait (the
+time it can spend and still make its deadline).
 """
 
 from __future__ import annotations
@@ -15,9 +20,19 @@ from __future__ import annotations
 from strata_roq.rtp.seq import SeqUnwrapper
 
 
+#: While waiting for a gap that may fill, how often to ask again (a reset stream ends it).
+RECHECK = 0.01
+
+
 class ReorderBuffer:
-    def __init__(self, hold: float) -> None:
+    def __init__(self, hold: float, may_fill=None) -> None:
         self.hold = hold
+        #: ``may_fill(seq)`` (16-bit sequence number of the first missing packet): whether it
+        #: may still come (a stream that should carry it is open). None: never waited for.
+        self.may_fill = may_fill
+        self._recheck: float | None = None
+        self._filling: int | None = None     # the gap waited for beyond the hold
+        self.waited_for_repair = 0           # gaps waited for beyond the hold
         self._unwrap = SeqUnwrapper()
         self._waiting: dict[int, tuple[bytes, float]] = {}
         self._next: int | None = None
@@ -27,9 +42,11 @@ class ReorderBuffer:
         self.duplicates = 0
         self.skipped = 0       # sequence numbers given up on (lost or too late)
 
-    def push(self, packet: bytes, seq: int, now: float, hold: float | None = None) -> list[bytes]:
+    def push(self, packet: bytes, seq: int, now: float, hold: float | None = None,
+             longest: float | None = None) -> list[bytes]:
         """Add a packet; ``hold`` overrides how long a gap before it may be waited for
-        (e.g. the time left before its deadline when paths differ a lot in delay)."""
+        (e.g. the time left before its deadline when paths differ a lot in delay);
+        ``longest``, how long for a gap that ``may_fill`` says may still fill."""
         ext = self._unwrap.unwrap(seq)
         wait = self.hold if hold is None else hold
         if self._next is None:
@@ -45,11 +62,12 @@ class ReorderBuffer:
             return []
         if ext != self._next:
             self.reordered += 1
-        self._waiting[ext] = (packet, now + wait)
+        self._waiting[ext] = (packet, now + wait, now + max(wait, longest or 0.0))
         return self.poll(now)
 
     def poll(self, now: float) -> list[bytes]:
         out: list[bytes] = []
+        self._recheck = None
         if self._settle_until is not None:
             if now < self._settle_until:
                 return out
@@ -61,7 +79,14 @@ class ReorderBuffer:
                 self._next += 1
                 continue
             oldest = min(self._waiting)
-            if now < self._waiting[oldest][1]:
+            _, due, longest = self._waiting[oldest]
+            if now < due:
+                break
+            if now < longest and self.may_fill is not None and self.may_fill(self._next & 0xFFFF):
+                if self._filling != self._next:
+                    self._filling = self._next
+                    self.waited_for_repair += 1
+                self._recheck = min(now + RECHECK, longest)
                 break
             self.skipped += oldest - self._next  # give up on the gap
             self._next = oldest
@@ -75,6 +100,7 @@ class ReorderBuffer:
         self._unwrap = SeqUnwrapper()
         self._next = None
         self._settle_until = None
+        self._recheck = self._filling = None
         return out
 
     def next_timeout(self) -> float | None:
@@ -85,4 +111,6 @@ class ReorderBuffer:
         # counts (a later packet with an earlier due time waits for it anyway; waking for
         # that one would only find nothing to do, again and again until this one is due).
         due = self._waiting[min(self._waiting)][1]
+        if self._recheck is not None:
+            due = max(due, self._recheck)      # waiting for a gap QUIC may still fill
         return due if self._settle_until is None else max(due, self._settle_until)

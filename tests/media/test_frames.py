@@ -56,6 +56,29 @@ def test_pyav_source_frames_carry_stamps(pyav_h264_datagrams):
     assert sum(f.kind is FrameKind.AUDIO for f in _frames(datagrams)) > 100
 
 
+def _holds_random_access_start(datagram: bytes, pid: int) -> bool:
+    """Whether a TS packet of ``pid`` in the datagram starts a PES at a random-access point."""
+    for base in range(0, len(datagram), 188):
+        head = datagram[base:base + 6]
+        if ((head[1] & 0x1F) << 8 | head[2]) == pid and head[1] & 0x40:
+            return bool(head[3] & 0x20 and head[4] and head[5] & 0x40)
+    return False
+
+
+def test_a_datagram_shared_with_a_key_frame_travels_with_the_key_frame(pyav_h264_datagrams):
+    # TS datagrams (7 packets) do not end where pictures do: the one holding the tail of the
+    # picture (or audio frame) before a key frame also holds the key frame's head. Sent with
+    # that frame, it would be lost with it (dropped, reset) and take the key frame's head along.
+    datagrams, _ = pyav_h264_datagrams
+    frames = _frames(datagrams)
+    pid = next(f.stream for f in frames if f.codec == "h264")
+    holders = [f for f in frames for d in f.packets if _holds_random_access_start(bytes(d), pid)]
+    assert len(holders) == 3 and all(f.is_key for f in holders)
+    # (the case arises in this stream: a key frame's first datagram starts with another's tail)
+    assert any(bytes(f.packets[0][1:3]) != bytes([0x40 | pid >> 8, pid & 0xFF]) for f in holders)
+    assert sum(len(f.packets) for f in frames) == len(datagrams)
+
+
 def _rtp(payload: bytes, seq: int, ts: int, pt: int = 33, marker: bool = False) -> bytes:
     return struct.pack(">BBHII", 0x80, pt | (0x80 if marker else 0), seq & 0xFFFF, ts,
                        0x1234) + payload

@@ -94,3 +94,34 @@ def test_playout_give_ups_stop_the_stream_holding_the_missing_packets(tmp_path, 
 def test_playout_give_ups_leave_one_long_stream_alone(tmp_path, quic):
     sender, receiver, got, _step = _run(tmp_path, quic, "stream")
     assert receiver.give_up_missing([1, 2, 3], 0.2) == 0 and receiver.stats.stop_sending_sent == 0
+
+
+def _rtp(seq: int) -> bytes:
+    return bytes([0x80, 33]) + seq.to_bytes(2, "big") + bytes(200)
+
+
+def test_a_gap_may_fill_while_a_stream_that_could_carry_it_is_open_or_unseen(tmp_path, quic):
+    from aioquic.quic.events import StreamDataReceived, StreamReset
+
+    from strata_roq.roq.framing import encode_stream_record
+
+    client, server = quic.pair(tmp_path)
+    receiver = RoqReceiver(server, latency=0.3)
+
+    def data(sid, seqs, fin, first=True):
+        payload = (b"\x00" if first else b"") + b"".join(encode_stream_record(_rtp(s))
+                                                          for s in seqs)
+        return receiver.handle_event(StreamDataReceived(payload, fin, sid), 0.0)
+
+    assert len(data(2, [10, 11], False)) == 2          # frame A: its tail is being repaired
+    assert len(data(6, [14], True)) == 1               # frame B, whole
+    assert receiver.may_fill(12) and receiver.may_fill(13)
+    assert not receiver.may_fill(11) and not receiver.may_fill(300)
+    data(2, [12, 13], True, first=False)               # A ends: nothing open is behind 15
+    assert not receiver.may_fill(15)
+    # stream 10 has not shown up (still queued at the sender, or its first bytes lost) while
+    # 14 has: anything missing may be on it
+    assert len(data(14, [20], True)) == 1
+    assert receiver.may_fill(16)
+    receiver.handle_event(StreamReset(error_code=0, stream_id=10), 0.0)   # it was cancelled
+    assert not receiver.may_fill(16)

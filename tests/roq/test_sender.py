@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
 from aioquic.quic.events import ConnectionTerminated
 
 from strata_roq.media.frames import MediaFrame
@@ -81,6 +84,73 @@ def test_a_lost_reference_picture_is_reported_once_audio_and_disposable_never(tm
     assert lost == [0, 3]
 
 
+def test_a_reference_in_flight_a_whole_probe_timeout_unacknowledged_is_lost_at_its_deadline(
+        tmp_path, quic):
+    # An outage: every byte left, no acknowledgement comes back, so QUIC declares nothing
+    # lost and nothing is waiting to be sent. At its deadline the picture is lost all the same.
+    client, server = quic.pair(tmp_path)
+    events: list = []
+    quic.pump(client, server, 0.0, events)
+    sender = RoqSender(client, mode="frame")
+    lost: list[int] = []
+    sender.on_reference_lost = lost.append
+    dark, fresh = _frame(0, deadline=0.5), _frame(1, deadline=0.5)
+    assert sender.send(quic.PACKET, dark, 0.01)
+    for ms in range(10, 30):                       # into the outage (paced out)
+        client.datagrams_to_send(ms / 1000)
+    assert sender.send(quic.PACKET, fresh, 0.48)   # left just now: it may yet arrive
+    for ms in range(480, 500):
+        client.datagrams_to_send(ms / 1000)
+    assert sender._unsent(sender._by_frame[0].stream_id) == 0
+    assert sender.expire(0.5) == 2
+    assert lost == [0] and sender.stats.references_lost == 1
+
+
+def test_a_path_the_peer_is_silent_on_is_dark(tmp_path, quic):
+    client, server = quic.pair(tmp_path)
+    events: list = []
+    quic.pump(client, server, 0.0, events)
+    sender = RoqSender(client, mode="frame")
+    assert sender.reachable(5.0)                   # nothing known yet: assume it delivers
+    sender.heard(1.0)
+    assert sender.reachable(1.1)
+    assert not sender.reachable(1.0 + max(client._loss.get_probe_timeout(), 0.15) + 0.01)
+    sender.heard(2.0)
+    assert sender.reachable(2.05)
+
+
+def test_pictures_after_a_lost_reference_are_reset_up_to_the_next_key_frame(tmp_path, quic):
+    client, server = quic.pair(tmp_path)
+    events: list = []
+    quic.pump(client, server, 0.0, events)
+    sender = RoqSender(client, mode="frame")
+    receiver = RoqReceiver(server)
+    earlier = _frame(0, deadline=0.5)
+    lost = _frame(1, deadline=0.5)
+    p = _frame(2, deadline=0.5)
+    b = MediaFrame(3, FrameKind.B, 0x100, "h264", 0.0, 0.0, 0.5, reference=False, priority=1)
+    audio = MediaFrame(4, FrameKind.AUDIO, 0x101, "aac", 0.0, 0.0, 0.5, priority=5)
+    key = MediaFrame(5, FrameKind.IDR, 0x100, "h264", 0.0, 0.0, 0.5, priority=4)
+    after_key = _frame(6, deadline=0.5)
+    frames = (earlier, lost, p, b, audio, key, after_key)
+    for frame in frames:
+        assert sender.send(quic.PACKET, frame, 0.01)
+    assert sender.drop_gop_tail(1) == 2            # the P and the B between loss and key
+    assert sender.stats.resets_gop_tail == 2
+    for frame in frames:                           # their later packets go nowhere
+        assert sender.send(quic.PACKET, frame, 0.02) == (frame.index not in (2, 3))
+        sender.end_frame(frame)
+    for ms in range(20, 60):
+        quic.pump(client, server, ms / 1000, events)
+    got = {}
+    for conn, e in events:
+        if conn is server:
+            for packet in receiver.handle_event(e, 0.02):
+                got[packet.stream_id] = got.get(packet.stream_id, 0) + 1
+    assert receiver.stats.resets_received == 2
+    assert sorted(got.values()) == [2] * 5
+
+
 def test_a_frame_the_peer_stopped_before_its_event_was_read_is_dropped_not_raised(tmp_path, quic):
     # The hot path writes to aioquic's stream buffer directly; a STOP_SENDING that aioquic
     # has already acted on (stream reset) but whose event the application has not yet read
@@ -117,3 +187,16 @@ def test_the_last_packet_of_a_frame_and_its_fin_arrive_whole(tmp_path, quic):
     got = [p for conn, e in events if conn is server for p in receiver.handle_event(e, 0.2)]
     assert [bytes(p.data) for p in got] == [bytes(quic.PACKET)] * 5
     assert receiver._streams == {}                      # FIN seen: the stream is done
+
+
+def test_after_a_collapse_the_window_climbs_back_in_slow_start():
+    from strata_roq.roq.sender import transfer_time
+
+    assert transfer_time(36_000, 12_000, 0.04, None) == pytest.approx(0.12)   # 3 windows
+    assert transfer_time(36_000, 12_000, 0.04, 10_000) == pytest.approx(0.12)  # above ssthresh
+    # an outage left 2 packets of window, ssthresh 60 kB: a 36 kB key frame takes 4 round
+    # trips (2 + 4 + 8 + 16 packets), not the 15 a linear estimate from the collapse says
+    assert transfer_time(36_000, 2_400, 0.04, 60_000) == pytest.approx(0.16)
+    # past ssthresh the rest goes a window per round trip
+    assert transfer_time(60_000 - 2_400 + 60_000, 2_400, 0.04, 60_000) == pytest.approx(
+        0.04 * math.log2(25) + 0.04)

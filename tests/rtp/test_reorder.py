@@ -1,3 +1,5 @@
+import pytest
+
 from strata_roq.rtp.reorder import ReorderBuffer
 
 
@@ -51,3 +53,35 @@ def test_next_timeout_is_when_the_first_held_packet_may_go():
     assert buf.poll(0.15) == []               # nothing can go before c's wait ends
     assert buf.poll(0.30) == [b"c", b"e"]      # e's own wait was over long ago
     assert buf.next_timeout() is None
+
+
+def test_a_gap_that_may_still_fill_is_waited_for_up_to_the_longest_wait():
+    # a frame's stream is being repaired while newer frames' streams overtake it
+    repairing = {"open": True}
+    buf = ReorderBuffer(hold=0.05, may_fill=lambda seq: seq == 1 and repairing["open"])
+    assert buf.push(b"a", 0, -0.06) == [] and buf.poll(0.0) == [b"a"]
+    assert buf.push(b"c", 2, 0.0, longest=0.3) == []      # 1 missing
+    assert buf.poll(0.06) == [] and buf.waited_for_repair == 1
+    assert buf.next_timeout() == pytest.approx(0.07)        # asks again shortly
+    assert buf.poll(0.2) == [] and buf.waited_for_repair == 1
+    assert buf.push(b"b", 1, 0.21) == [b"b", b"c"] and buf.skipped == 0
+    # the next gap: the stream that would carry it is reset — released once the hold is over
+    assert buf.push(b"e", 4, 0.22, longest=0.3) == []
+    repairing["open"] = False
+    assert buf.poll(0.271) == [b"e"] and buf.skipped == 1
+
+
+def test_the_longest_wait_ends_a_gap_that_never_fills():
+    buf = ReorderBuffer(hold=0.05, may_fill=lambda seq: True)
+    assert buf.push(b"a", 0, -0.06) == [] and buf.poll(0.0) == [b"a"]
+    assert buf.push(b"c", 2, 0.0, longest=0.1) == []
+    assert buf.poll(0.09) == []
+    assert buf.next_timeout() == pytest.approx(0.1)
+    assert buf.poll(0.1) == [b"c"] and buf.skipped == 1
+
+
+def test_without_a_longest_wait_the_hold_is_all():
+    buf = ReorderBuffer(hold=0.05, may_fill=lambda seq: True)
+    assert buf.push(b"a", 0, -0.06) == [] and buf.poll(0.0) == [b"a"]
+    assert buf.push(b"c", 2, 0.0) == []
+    assert buf.poll(0.05) == [b"c"]
