@@ -45,6 +45,10 @@ class ReceiverStats:
         return dict(self.__dict__)
 
 
+#: Streams seen beyond one that has not shown up, before that one is taken as never coming.
+MAX_UNSEEN_SPAN = 256
+
+
 class _Stream:
     __slots__ = ("parser", "last_data", "ignored", "checked", "rtcp", "last")
 
@@ -226,6 +230,8 @@ class RoqReceiver:
             return
         seen = self._seen_above
         seen.add(sid)
+        if len(seen) > MAX_UNSEEN_SPAN:       # a stream that never shows up: stop waiting
+            floor = min(seen)
         while floor in seen:
             seen.discard(floor)
             floor += 4

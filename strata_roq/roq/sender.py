@@ -281,8 +281,8 @@ class RoqSender:
             state.close(cancelled=True)
             if state.video_reference and (unsent or now - state.last_write > pto):
                 # A frame whose bytes all left just now may still arrive whole; a whole probe
-                # timeout without an acknowledgement since its last byte left means lost (an
-                # outage: QUIC declares nothing lost until acknowledgements return).
+                # timeout without an acknowledgement since its last byte was written means
+                # lost (an outage: QUIC declares nothing lost until acknowledgements return).
                 self._reference_lost(index)
             ahead -= unsent
             resets += 1

@@ -125,3 +125,17 @@ def test_a_gap_may_fill_while_a_stream_that_could_carry_it_is_open_or_unseen(tmp
     assert receiver.may_fill(16)
     receiver.handle_event(StreamReset(error_code=0, stream_id=10), 0.0)   # it was cancelled
     assert not receiver.may_fill(16)
+
+
+def test_a_stream_that_never_shows_up_is_not_waited_for_forever(tmp_path, quic):
+    from aioquic.quic.events import StreamReset
+
+    from strata_roq.roq.receiver import MAX_UNSEEN_SPAN
+
+    client, server = quic.pair(tmp_path)
+    receiver = RoqReceiver(server, latency=0.3)
+    receiver._media_streams = 2
+    receiver.handle_event(StreamReset(error_code=0, stream_id=2), 0.0)
+    for n in range(2, MAX_UNSEEN_SPAN + 3):        # stream 6 never comes
+        receiver.handle_event(StreamReset(error_code=0, stream_id=2 + 4 * n), 0.0)
+    assert not receiver.may_fill(100) and not receiver._seen_above

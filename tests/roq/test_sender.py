@@ -17,6 +17,14 @@ def _frame(index: int, deadline: float) -> MediaFrame:
     return MediaFrame(index, FrameKind.P, 0x100, "h264", 0.0, 0.0, deadline, priority=3)
 
 
+def _connected(tmp_path, quic):
+    """A connected client/server pair (events so far) and a stream-per-frame sender."""
+    client, server = quic.pair(tmp_path)
+    events: list = []
+    quic.pump(client, server, 0.0, events)
+    return client, server, events, RoqSender(client, mode="frame")
+
+
 def test_frames_beyond_the_peers_stream_limit_are_dropped_never_reset(tmp_path, quic):
     _pair, _pump, PACKET = quic.pair, quic.pump, quic.PACKET
     client, server = _pair(tmp_path, server_max_streams_uni=4)
@@ -66,10 +74,7 @@ def test_frames_flow_again_once_the_peer_releases_streams(tmp_path, quic):
 
 
 def test_a_lost_reference_picture_is_reported_once_audio_and_disposable_never(tmp_path, quic):
-    client, server = quic.pair(tmp_path)
-    events: list = []
-    quic.pump(client, server, 0.0, events)
-    sender = RoqSender(client, mode="frame")
+    client, server, events, sender = _connected(tmp_path, quic)
     lost: list[int] = []
     sender.on_reference_lost = lost.append
     p = _frame(0, deadline=0.5)
@@ -88,10 +93,7 @@ def test_a_reference_in_flight_a_whole_probe_timeout_unacknowledged_is_lost_at_i
         tmp_path, quic):
     # An outage: every byte left, no acknowledgement comes back, so QUIC declares nothing
     # lost and nothing is waiting to be sent. At its deadline the picture is lost all the same.
-    client, server = quic.pair(tmp_path)
-    events: list = []
-    quic.pump(client, server, 0.0, events)
-    sender = RoqSender(client, mode="frame")
+    client, server, events, sender = _connected(tmp_path, quic)
     lost: list[int] = []
     sender.on_reference_lost = lost.append
     dark, fresh = _frame(0, deadline=0.5), _frame(1, deadline=0.5)
@@ -107,10 +109,7 @@ def test_a_reference_in_flight_a_whole_probe_timeout_unacknowledged_is_lost_at_i
 
 
 def test_a_path_the_peer_is_silent_on_is_dark(tmp_path, quic):
-    client, server = quic.pair(tmp_path)
-    events: list = []
-    quic.pump(client, server, 0.0, events)
-    sender = RoqSender(client, mode="frame")
+    client, server, events, sender = _connected(tmp_path, quic)
     assert sender.reachable(5.0)                   # nothing known yet: assume it delivers
     sender.heard(1.0)
     assert sender.reachable(1.1)
@@ -120,10 +119,7 @@ def test_a_path_the_peer_is_silent_on_is_dark(tmp_path, quic):
 
 
 def test_pictures_after_a_lost_reference_are_reset_up_to_the_next_key_frame(tmp_path, quic):
-    client, server = quic.pair(tmp_path)
-    events: list = []
-    quic.pump(client, server, 0.0, events)
-    sender = RoqSender(client, mode="frame")
+    client, server, events, sender = _connected(tmp_path, quic)
     receiver = RoqReceiver(server)
     earlier = _frame(0, deadline=0.5)
     lost = _frame(1, deadline=0.5)
@@ -155,10 +151,7 @@ def test_a_frame_the_peer_stopped_before_its_event_was_read_is_dropped_not_raise
     # The hot path writes to aioquic's stream buffer directly; a STOP_SENDING that aioquic
     # has already acted on (stream reset) but whose event the application has not yet read
     # must count the packet as cancelled, not raise out of send() or end_frame().
-    client, server = quic.pair(tmp_path)
-    events: list = []
-    quic.pump(client, server, 0.0, events)
-    sender = RoqSender(client, mode="frame")
+    client, server, events, sender = _connected(tmp_path, quic)
     frame = _frame(0, deadline=0.5)
     assert sender.send(quic.PACKET, frame, 0.01)
     sid = sender._by_frame[0].stream_id
@@ -171,10 +164,7 @@ def test_a_frame_the_peer_stopped_before_its_event_was_read_is_dropped_not_raise
 
 
 def test_the_last_packet_of_a_frame_and_its_fin_arrive_whole(tmp_path, quic):
-    client, server = quic.pair(tmp_path)
-    events: list = []
-    quic.pump(client, server, 0.0, events)
-    sender = RoqSender(client, mode="frame")
+    client, server, events, sender = _connected(tmp_path, quic)
     receiver = RoqReceiver(server)
     frame = _frame(0, deadline=0.5)
     for _ in range(5):
