@@ -350,7 +350,13 @@ class RistReceiver:
 
     def _send_report(self, peer: Peer, now: float) -> None:
         blocks = []
-        if peer.ssrc is not None and peer.ssrc in self._last_sr:
+        # The report block (LSR/DLSR) waits for the peer's first echo response: librist's
+        # sender takes an RR's LSR/DLSR as an RTT sample until it has seen an echo request,
+        # and computes it from fields a sender never fills — one bogus sample (0..1000 ms)
+        # that it keeps. Clamped to 500 ms, it let librist retransmit each packet once per
+        # 500 ms buffer ("bloat skip" of every further NACK). Its answer to our echo request
+        # proves it has seen one, and from then on it ignores LSR/DLSR.
+        if peer.ssrc is not None and peer.ssrc in self._last_sr and peer.rtt is not None:
             lsr, at = self._last_sr[peer.ssrc]
             blocks.append(rtcp.ReportBlock(peer.ssrc, highest_seq=(self._highest or 0) & 0xFFFFFFFF,
                                            lsr=lsr, dlsr=seconds_to_short(now - at)))

@@ -249,3 +249,30 @@ def test_fec_between_strata_peers_rebuilds_losses_before_any_nack(rist_net, ts_p
     assert rx1.stats.fec_recovered > 50 and rx0.stats.fec_recovered == 0
     assert rx1.stats.retries < rx0.stats.retries / 4, (rx1.stats.retries, rx0.stats.retries)
     assert tx1.stats.retransmitted < tx0.stats.retransmitted / 4
+
+
+def test_report_blocks_wait_for_the_peers_first_echo_response(rist_net, ts_payloads):
+    # librist's sender takes an RR's LSR/DLSR as an RTT sample until it has seen an echo
+    # request, computed from fields a sender never fills: one bogus sample it keeps (up to
+    # 1 s, clamped to 500 ms), after which it retransmits a packet only once per buffer.
+    from strata_roq.rtp import rtcp
+
+    net, tx, rx = _pair(rist_net, profile="simple", delay=0.02)
+    reports = []                                    # (rx had an echo answer, blocks sent)
+
+    def watch(direction, data):
+        if direction == "back":
+            peer = next(iter(rx.peers.values()), None)
+            for p in rtcp.parse_rtcp_compound(data):
+                if isinstance(p, rtcp.ReceiverReport):
+                    reports.append((peer is not None and peer.rtt is not None, len(p.reports)))
+        return False
+
+    net.loss = watch
+    # the sender's Sender Report reaches the receiver before its first report goes out
+    net.stream("tx", ts_payloads(400), 0.0005, start=0.0)
+    net.run_until(1.0)
+    assert reports and reports[0] == (False, 0)
+    assert all(blocks == 0 for answered, blocks in reports if not answered)
+    assert any(blocks for answered, blocks in reports if answered)   # then as usual
+    assert tx.peers[next(iter(tx.peers))].rtt == pytest.approx(0.04, abs=0.004)
