@@ -6,6 +6,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from strata_roq.commands.send import KEY_REQUEST_INTERVAL, _KeyRequests
+from strata_roq.media.frames import MediaFrame
 from strata_roq.media.nal import FrameKind
 
 
@@ -26,7 +27,7 @@ class _RateOut:
 
 
 def _frame(index: int, kind: FrameKind = FrameKind.P):
-    return SimpleNamespace(index=index, kind=kind, random_access=False)
+    return MediaFrame(index, kind, 0x100, "h264", 0.0, 0.0, 0.5)
 
 
 def _keys(reachable=None):

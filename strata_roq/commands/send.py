@@ -386,9 +386,7 @@ class _KeyRequests:
         self._last_lost = -1
 
     def frame_sent(self, frame) -> None:
-        from strata_roq.roq.sender import starts_gop
-
-        if starts_gop(frame):
+        if frame.starts_gop:
             self._last_key_frame = max(self._last_key_frame, frame.index)
             self._outstanding = False
 

@@ -69,6 +69,13 @@ class MediaFrame:
     def is_key(self) -> bool:
         return self.kind.is_key
 
+    @property
+    def starts_gop(self) -> bool:
+        """A video key frame, or a picture whose head is not classified yet but whose TS
+        packet says random access (audio sets that flag on every frame: only unclassified
+        video counts)."""
+        return self.kind.is_key or (self.random_access and self.kind is FrameKind.UNKNOWN)
+
     def add(self, packet, now: float) -> None:
         self.packets.append(packet)
         self.arrivals.append(now)
@@ -88,10 +95,8 @@ def _headers_struct(count: int) -> struct.Struct:
 
 
 def _importance(frame: MediaFrame) -> tuple[bool, int]:
-    """Key frames first (video still unclassified counts as one when its TS packet says
-    random access: audio says so on every frame), then by priority."""
-    key = frame.kind.is_key or (frame.random_access and frame.kind is FrameKind.UNKNOWN)
-    return key, frame.priority
+    """Key frames first, then by priority."""
+    return frame.starts_gop, frame.priority
 
 
 class Framer:

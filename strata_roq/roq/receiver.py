@@ -203,8 +203,7 @@ class RoqReceiver:
         packet sits in the open stream that delivered up to just before it, which QUIC keeps
         retransmitting: that stream is given up (STOP_SENDING, so the sender stops repairing
         it — RoQ's NACK give-up). Returns how many streams were given up."""
-        open_media = [(sid, (st.last[2] << 8) | st.last[3]) for sid, st in self._streams.items()
-                      if not st.ignored and not st.rtcp and len(st.last) >= 4]
+        open_media = self._open_media()
         if not open_media or self._media_streams < 2:
             return 0
         done = 0
@@ -219,6 +218,12 @@ class RoqReceiver:
                 self.stats.playout_give_ups += 1
                 done += 1
         return done
+
+    def _open_media(self) -> list[tuple[int, int]]:
+        """(stream id, sequence number of the last packet it delivered) of every open
+        media stream that delivered one: where a missing packet may still come from."""
+        return [(sid, (st.last[2] << 8) | st.last[3]) for sid, st in self._streams.items()
+                if not st.ignored and not st.rtcp and len(st.last) >= 4]
 
     def _seen(self, sid: int) -> None:
         """Note a peer stream's first sign of life. Streams open in id order, so an id below
@@ -248,11 +253,8 @@ class RoqReceiver:
             return False
         if self._seen_above:
             return True            # a stream opened before one seen has not shown up yet
-        for stream in self._streams.values():
-            last = stream.last
-            if not stream.ignored and not stream.rtcp and len(last) >= 4:
-                if 0 < (seq - ((last[2] << 8) | last[3])) & 0xFFFF <= 256:
-                    return True
+        if any(0 < (seq - last) & 0xFFFF <= 256 for _, last in self._open_media()):
+            return True
         for sid, quic_stream in self.quic._streams.items():  # noqa: SLF001 - receive state
             receiver = quic_stream.receiver
             if (sid & 2 and sid not in self._streams and sid not in self._given_up

@@ -169,7 +169,7 @@ class RoqSender:
                                 frame.priority >= HYBRID_STREAM_PRIORITY,
                                 is_video_reference(frame), frames=[frame.index],
                                 dependent=is_dependent_picture(frame),
-                                starts_gop=starts_gop(frame), last_write=now)
+                                starts_gop=frame.starts_gop, last_write=now)
             self._by_frame[frame.index] = state
             self._by_stream[sid] = state
             self.stats.streams_opened += 1
@@ -389,12 +389,6 @@ def transfer_time(size: int, cwnd: int, srtt: float, ssthresh: int | None) -> fl
     if size <= slow:
         return srtt * math.log2(1 + size / cwnd)
     return srtt * math.log2(ssthresh / cwnd) + (size - slow) * srtt / ssthresh
-
-
-def starts_gop(frame: MediaFrame) -> bool:
-    """A video key frame (or a picture whose head is not classified yet but whose TS packet
-    says random access: audio sets that flag on every frame, so only unclassified video)."""
-    return frame.kind.is_key or (frame.random_access and frame.kind is FrameKind.UNKNOWN)
 
 
 def is_dependent_picture(frame: MediaFrame) -> bool:
