@@ -1,8 +1,10 @@
 """Bonding: every scheduler on every scenario, in the virtual-time simulator.
 
 Per scenario × scheduler: on-time frame ratio (video frames complete before their deadline
-/ frames sent), key-frame on-time ratio, latency p50/p99 (capture to last packet), stalls
-(runs of two or more late video frames), and overhead (bytes on the wire / media bytes).
+/ frames sent), key-frame on-time ratio, decodable ratio (on time, and so is every frame it
+depends on back to its key frame: what a viewer sees intact), latency p50/p99 (capture to
+last packet), stalls (runs of two or more late video frames), and overhead (bytes on the
+wire / media bytes).
 Deterministic for a seed. The same scenarios over real sockets, with librist's and
 GStreamer's bonding alongside, are ``benchmarks/bonding_real.py``.
 
@@ -37,7 +39,7 @@ def one(job: tuple[str, str, float | None, float | None, int | None]) -> dict:
 def _mean(results: list[dict]) -> dict:
     """One row for the runs of a scenario × scheduler over several seeds: the means."""
     out = dict(results[0])
-    for key in ("on_time", "key_on_time", "latency_p50_ms", "latency_p99_ms", "overhead"):
+    for key in ("on_time", "key_on_time", "decodable", "latency_p50_ms", "latency_p99_ms", "overhead"):
         out[key] = sum(r[key] for r in results) / len(results)
     out["stalls"] = round(sum(r["stalls"] for r in results) / len(results))
     return out
@@ -66,10 +68,11 @@ def main() -> None:
     if args.bitrate or args.seeds:
         print(f"(media rate {args.bitrate or 'per scenario'}, seeds {args.seeds or 'default'}"
               f"{': means over the seeds' if len(seeds) > 1 else ''})")
-    print(f"{'scenario':22} {'scheduler':10} {'on-time':>8} {'key':>7} {'p50 ms':>7} "
+    print(f"{'scenario':22} {'scheduler':10} {'on-time':>8} {'key':>7} {'decodable':>9} {'p50 ms':>7} "
           f"{'p99 ms':>7} {'stalls':>6} {'overhead':>8}")
     for r in results:
         print(f"{r['scenario']:22} {r['scheduler']:10} {r['on_time']:8.2%} {r['key_on_time']:7.1%} "
+              f"{r['decodable']:9.1%} "
               f"{r['latency_p50_ms']:7.0f} {r['latency_p99_ms']:7.0f} {r['stalls']:6d} "
               f"{r['overhead']:8.2f}")
 

@@ -69,6 +69,7 @@ class BondedSender:
         self._pending: list[SchedPacket] = []
         self._queues: list[list] = [[] for _ in paths]          # heaps of (key, n, packet)
         self._queued_bytes = [0] * len(paths)
+        self._queued_overtaking = [0] * len(paths)     # of which the scheduler sends first
         self._tokens = [float(mtu)] * len(paths)
         self._last_refill = [None] * len(paths)
         self._outstanding: list[deque[Transmission]] = [deque() for _ in paths]
@@ -142,7 +143,9 @@ class BondedSender:
         if not self._pending:
             return
         pending, self._pending = self._pending, []
-        pending.sort(key=lambda pk: self.scheduler.sort_key(pk, now))
+        sort_key, overtakes = self.scheduler.sort_key, self.scheduler.overtakes
+        pending.sort(key=lambda pk: sort_key(pk, now))
+        joined: set[int] = set()
         for packet in pending:
             self._unqueue(packet.frame)
             if packet.seq in self._delivered:
@@ -150,7 +153,9 @@ class BondedSender:
             if packet.path is not None and self.paths[packet.path].alive:
                 decision = Decision([packet.path], "pinned")
             else:
-                decision = self.scheduler.choose(packet, self.paths, self._queued_bytes, now)
+                decision = self.scheduler.choose(
+                    packet, self.paths, self._queued_bytes, now,
+                    self._queued_overtaking if overtakes(packet) else None)
             self.counters[decision.reason] += 1
             if not decision.paths:
                 self.counters["discarded"] += 1
@@ -159,11 +164,22 @@ class BondedSender:
             self._guard_watermark(packet, decision, now)
             if len(decision.paths) == 1:
                 self.paths[decision.paths[0]].sole_copies += 1
+            key = sort_key(packet, now)
+            first = overtakes(packet)
             for index in decision.paths:
-                key = self.scheduler.sort_key(packet, now)
                 heapq.heappush(self._queues[index], (key, next(self._order), packet))
                 self._queued_bytes[index] += packet.size
+                if first:
+                    self._queued_overtaking[index] += packet.size
                 self._per_frame[packet.frame] += 1
+                joined.add(index)
+        if self.scheduler.scores_age:
+            # Keys from different times do not compare (an older packet scored when its
+            # deadline was far would wait behind newer ones for ever): all are re-scored now.
+            for index in joined:
+                queue = [(sort_key(pk, now), n, pk) for _, n, pk in self._queues[index]]
+                heapq.heapify(queue)
+                self._queues[index] = queue
 
     def _evacuate(self, path: Path, now: float) -> None:
         """``path`` just died: what waits in its queue goes back to the scheduler for the
@@ -174,6 +190,7 @@ class BondedSender:
         i = path.index
         queue, self._queues[i] = self._queues[i], []
         self._queued_bytes[i] = 0
+        self._queued_overtaking[i] = 0
         for _, _, packet in queue:             # (still waiting: _per_frame stays as it is)
             if packet.seq in self._delivered:
                 self._unqueue(packet.frame)
@@ -226,6 +243,8 @@ class BondedSender:
         while queue and self._tokens[i] > 0 and path.in_flight < cap:
             _, _, packet = heapq.heappop(queue)
             self._queued_bytes[i] -= packet.size
+            if self.scheduler.overtakes(packet):
+                self._queued_overtaking[i] -= packet.size
             self._unqueue(packet.frame)
             if packet.seq in self._delivered:
                 continue

@@ -277,6 +277,7 @@ class Simulation:
         on_time, latencies, stalls, run = 0, [], 0, 0
         key_total = key_on_time = audio_on_time = 0
         lost_frames = lost_keys = 0
+        decodable, chain = 0, False
         packets = late_packets = 0
         for f in sorted(self.frames, key=lambda f: f.capture):
             arrivals = [self.first_arrival.get(s) for s in f.seqs]
@@ -294,6 +295,10 @@ class Simulation:
             if f.key:
                 key_total += 1
                 key_on_time += ok
+            # Each P-frame predicts from the one before it: one late frame breaks the
+            # picture up to the next key frame, however many arrive after it.
+            chain = ok if f.key else chain and ok
+            decodable += chain
             if done is not None:
                 latencies.append(1000 * (done - f.capture))
             run = 0 if ok else run + 1
@@ -307,6 +312,8 @@ class Simulation:
             "frames": len(video),
             "on_time": on_time / len(video) if video else 0.0,
             "key_on_time": key_on_time / key_total if key_total else 0.0,
+            # on time with every frame it depends on since its key frame on time too
+            "decodable": decodable / len(video) if video else 0.0,
             "audio_on_time": audio_on_time / len(audio) if audio else None,
             "latency_p50_ms": float(np.percentile(lat, 50)),
             "latency_p99_ms": float(np.percentile(lat, 99)),

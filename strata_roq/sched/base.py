@@ -3,8 +3,10 @@
 A scheduler answers two questions for the bonded sender: which queued packet goes next
 (:meth:`Scheduler.sort_key`, FIFO unless a policy says otherwise) and where it goes
 (:meth:`Scheduler.choose`: zero paths = discard, one = dispatch, several = duplicate). It
-sees :class:`~strata_roq.multipath.path.Path` estimates and the bytes already assigned to
-each path but not yet sent; every decision carries a reason the sender counts.
+sees :class:`~strata_roq.multipath.path.Path` estimates, the bytes already assigned to
+each path but not yet sent and, where its order lets a class of packets overtake the rest
+(:meth:`Scheduler.overtakes`), the bytes a packet would actually wait behind; every decision
+carries a reason the sender counts.
 """
 
 from __future__ import annotations
@@ -40,12 +42,24 @@ class Scheduler:
     """Base class: FIFO order, no decision (subclasses implement :meth:`choose`)."""
 
     name = "base"
+    #: Whether :meth:`sort_key` depends on the time it is computed (an urgency that grows
+    #: as the deadline nears): the sender then re-scores a path's queue whenever packets
+    #: join it, so keys computed at different times are never compared.
+    scores_age = False
 
     def sort_key(self, packet: SchedPacket, now: float):
         return (packet.seq,)
 
+    def overtakes(self, packet: SchedPacket) -> bool:
+        """Whether ``packet`` goes ahead of every queued packet for which this is False
+        (STORM's reliable queue). The sender then tells :meth:`choose` what waits ahead of
+        it: only the bytes of packets that overtake too."""
+        return False
+
     def choose(self, packet: SchedPacket, paths: list[Path], queued: list[int],
-               now: float) -> Decision:
+               now: float, ahead: list[int] | None = None) -> Decision:
+        """``queued``: bytes assigned to each path and not yet sent; ``ahead``: of those,
+        the bytes ``packet`` would wait behind (None: all of them)."""
         raise NotImplementedError
 
     # helpers shared by policies -------------------------------------------------------

@@ -10,7 +10,7 @@ from strata_roq.sched.base import Decision, Scheduler
 class BlestScheduler(Scheduler):
     name = "blest"
 
-    def choose(self, packet, paths, queued, now) -> Decision:
+    def choose(self, packet, paths, queued, now, ahead=None) -> Decision:
         ranked = self.earliest(packet, paths, queued, now)
         if not ranked:
             return Decision([], "no-path")

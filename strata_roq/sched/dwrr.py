@@ -12,7 +12,7 @@ class DwrrScheduler(Scheduler):
     def __init__(self) -> None:
         self._credit: dict[int, float] = {}
 
-    def choose(self, packet, paths, queued, now) -> Decision:
+    def choose(self, packet, paths, queued, now, ahead=None) -> Decision:
         live = self.alive(paths)
         if not live:
             return Decision([], "no-path")

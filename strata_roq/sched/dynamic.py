@@ -13,7 +13,7 @@ class DynamicScheduler(Scheduler):
         self.loss = loss
         self.jitter = jitter
 
-    def choose(self, packet, paths, queued, now) -> Decision:
+    def choose(self, packet, paths, queued, now, ahead=None) -> Decision:
         live = self.alive(paths)
         if not live:
             return Decision([], "no-path")

@@ -12,7 +12,7 @@ from strata_roq.sched.base import Decision, Scheduler
 class LdmpScheduler(Scheduler):
     name = "ldmp"
 
-    def choose(self, packet, paths, queued, now) -> Decision:
+    def choose(self, packet, paths, queued, now, ahead=None) -> Decision:
         ranked = self.earliest(packet, paths, queued, now)
         if not ranked:
             return Decision([], "no-path")

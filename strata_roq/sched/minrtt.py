@@ -12,7 +12,7 @@ class MinRttScheduler(Scheduler):
     def __init__(self, max_queue: float = 0.05) -> None:
         self.max_queue = max_queue
 
-    def choose(self, packet, paths, queued, now) -> Decision:
+    def choose(self, packet, paths, queued, now, ahead=None) -> Decision:
         live = sorted(self.alive(paths), key=lambda p: p.srtt if p.srtt is not None else 1.0)
         if not live:
             return Decision([], "no-path")

@@ -8,5 +8,5 @@ from strata_roq.sched.base import Decision, Scheduler
 class RedundantScheduler(Scheduler):
     name = "redundant"
 
-    def choose(self, packet, paths, queued, now) -> Decision:
+    def choose(self, packet, paths, queued, now, ahead=None) -> Decision:
         return Decision([p.index for p in self.alive(paths)], "redundant")

@@ -4,7 +4,9 @@
 Order (:meth:`StormScheduler.sort_key`): the score ``α·priority + (1−α)·urgency`` — priority
 from the frame type (key frames, audio and PSI form the *reliable* queue and always come
 before P/B-frames of the *unreliable* queue), urgency growing as the deadline nears (1/slack).
-``α`` trades "important first" against "soonest due first".
+``α`` trades "important first" against "soonest due first". Scores age, so the sender
+re-scores a path's queue whenever packets join it, and predicts a reliable packet's arrival
+behind the reliable bytes queued on a path only (it overtakes the rest).
 
 Placement (:meth:`StormScheduler.choose`):
 - **dispatch** to the live path with the earliest predicted completion that meets the
@@ -17,14 +19,18 @@ Placement (:meth:`StormScheduler.choose`):
 - **discard** at the sender when no live path could deliver before the deadline even with
   an empty queue (now + its one-way delay > deadline), or when it is predicted late while
   the paths are congested (the backlog test of *decompensate*): better never than late. A
-  packet predicted late only behind a passing queue — whose drain time is itself an
+  P/B packet predicted late only behind a passing queue — whose drain time is itself an
   estimate — is still sent on the earliest path (it often makes it; the sender drops it
-  later if it truly cannot);
-- **decompensate** under aggregate congestion: when the backlog across live paths would take
-  more than ``decompensate_after`` (half) of the budget to drain, drop P/B-frames (the tail
-  of the GOP) so the next key frame gets through. Short outages that clear within the budget
-  should not trigger it (waiting beats dropping), hence half the budget, not less — and the
-  whole budget while a path that died less than ``outage_grace`` ago may still come back.
+  later if it truly cannot). A retransmission joins the reliable queue to go out first, but
+  is judged by what it repairs: one of a P-frame is a P/B packet here, not a key frame's;
+- **decompensate** under aggregate congestion: when the backlog on every live path would
+  take more than ``decompensate_after`` (half) of the budget to drain, drop P/B-frames (the
+  tail of the GOP) so the next key frame gets through. *Every* path: one with room (a wide
+  satellite beside full cellular uplinks) still takes them, and its capacity, rarely
+  measured while it is little used, must not be averaged away. Short outages that clear
+  within the budget should not trigger it (waiting beats dropping), hence half the budget,
+  not less — and the whole budget while a path that died less than ``outage_grace`` ago may
+  still come back.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from strata_roq.sched.base import Decision, Scheduler
 
 class StormScheduler(Scheduler):
     name = "storm"
+    scores_age = True
 
     def __init__(self, alpha: float = 0.5, dup_reliable: float = 0.005,
                  dup_unreliable: float = 0.05, latency: float = 0.5,
@@ -53,16 +60,22 @@ class StormScheduler(Scheduler):
         score = self.alpha * (packet.priority / 7.0) + (1 - self.alpha) * urgency
         return (0 if packet.reliable else 1, -score, packet.seq)
 
-    def choose(self, packet, paths, queued, now) -> Decision:
-        ranked = self.earliest(packet, paths, queued, now)
+    def overtakes(self, packet) -> bool:
+        return packet.reliable
+
+    def choose(self, packet, paths, queued, now, ahead=None) -> Decision:
+        # A reliable packet waits only behind the reliable queue: predicted behind the
+        # P-frames it overtakes, key frames went to a slow, lossy path or were discarded.
+        ranked = self.earliest(packet, paths, queued if ahead is None else ahead, now)
         if not ranked:
             return Decision([], "no-path")
         # Expected delivery counts a likely loss as one more round trip (the repair).
         ranked.sort(key=lambda tp: tp[0] + tp[1].next_loss(now) * (tp[1].srtt or 0.1))
         on_time = [(t, p) for t, p in ranked if t <= packet.deadline]
+        precious = self.precious(packet)
         if not on_time:
             if any(p.srtt is None for _, p in ranked) or (
-                    not packet.reliable
+                    not precious
                     and any(now + p.owd <= packet.deadline for _, p in ranked)
                     and not self._congested(paths, queued, now)):
                 # Predicted late only because of a passing queue (or nothing measured yet):
@@ -70,7 +83,7 @@ class StormScheduler(Scheduler):
                 on_time = ranked
             else:
                 return Decision([], "discard")
-        if not packet.reliable and self._congested(paths, queued, now):
+        if not precious and self._congested(paths, queued, now):
             return Decision([], "decompensate")
         safe = [(t, p) for t, p in on_time if not p.unreliable]
         first_t, first = (safe or on_time)[0]
@@ -84,6 +97,12 @@ class StormScheduler(Scheduler):
                     return Decision(chosen, "duplicate")
         return Decision(chosen, "dispatch")
 
+    @staticmethod
+    def precious(packet) -> bool:
+        """Never sent predicted late nor decompensated: key frames, audio and PSI (and
+        retransmissions of key frames), not retransmissions of P/B-frames."""
+        return packet.key or (packet.reliable and not packet.retransmission)
+
     def _spare(self, paths, queued) -> bool:
         """Whether the paths have room for a redundant copy: what waits to be sent across the
         live paths drains within ``spare_backlog`` of the budget."""
@@ -96,13 +115,12 @@ class StormScheduler(Scheduler):
         live = [p for p in paths if p.alive]
         if not live or any(p.srtt is None for p in live):
             return False              # nothing measured yet: no grounds to drop anything
-        rate = sum(p.rate() for p in live)
-        backlog = sum(queued[p.index] + max(0.0, p.in_flight - p.rate() * min(p.min_rtt, 1.0))
-                      for p in live)
+        drain = min((queued[p.index] + max(0.0, p.in_flight - p.rate() * min(p.min_rtt, 1.0)))
+                    / p.rate() for p in live)
         limit = self.decompensate_after
         if any(p.died_at is not None and now - p.died_at < self.outage_grace
                for p in paths if not p.alive):
             # A path just went dark (a LEO handover, a modem re-attaching): its capacity may
             # be back within the budget, so drop frames only once waiting is hopeless.
             limit = 1.0
-        return backlog / rate > limit * self.latency
+        return drain > limit * self.latency

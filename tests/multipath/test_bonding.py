@@ -129,3 +129,52 @@ def test_a_dying_path_hands_its_queue_to_the_survivors():
     assert set(sent_on[0]) | set(sent_on[1]) == set(range(1, 61))
     assert len(sent_on[0]) < 60                   # the pacer held most of it back
 
+
+
+def test_an_older_packet_never_waits_behind_a_newer_one_scored_later():
+    """STORM's urgency grows as a deadline nears, so a key computed later is larger: a path
+    queue holding keys from different times sent a frame assigned 50 ms after its push
+    ahead of an older one with an earlier deadline (in the sat-cell scenario P-frame packets
+    waited seconds this way, then expired). The queue is re-scored when packets join it."""
+    from strata_roq.multipath.bonding import BondedSender
+    from strata_roq.multipath.path import Path
+    from strata_roq.sched import make_scheduler
+    from strata_roq.sched.base import SchedPacket
+
+    path = Path("lte")
+    path.srtt, path.min_rtt, path.rttvar = 0.04, 0.04, 0.002
+    sender = BondedSender([path], make_scheduler("storm", latency=1.0), initial_rate=20_000)
+    for seq in range(1, 7):                                 # a P-frame, paced slowly
+        sender.push(SchedPacket(seq, 1000, 1, 1.0), 0.0)
+    sent = sender.poll(0.0)
+    assert [t.packet.seq for t in sent] == [1, 2]
+    sender.on_feedback(0, [(t.id, 0.02) for t in sent], 0.04)
+    for seq in range(7, 11):                                # the next frame, polled late
+        sender.push(SchedPacket(seq, 1000, 2, 1.1), 0.1)
+    assert [t.packet.seq for t in sender.poll(0.15)] == [3, 4, 5, 6]
+
+
+def test_the_scheduler_learns_what_a_packet_that_overtakes_waits_behind():
+    from strata_roq.multipath.bonding import BondedSender
+    from strata_roq.multipath.path import Path
+    from strata_roq.sched.base import SchedPacket
+    from strata_roq.sched.storm import StormScheduler
+
+    class Spy(StormScheduler):
+        def choose(self, packet, paths, queued, now, ahead=None):
+            seen.append((packet.seq, list(queued), ahead and list(ahead)))
+            return super().choose(packet, paths, queued, now, ahead)
+
+    seen = []
+    path = Path("lte")
+    path.srtt, path.min_rtt, path.rttvar = 0.04, 0.04, 0.002
+    sender = BondedSender([path], Spy(latency=4.0), initial_rate=5_000)
+    sender.push(SchedPacket(1, 1400, 0, 4.0, 7, True, key=True), 0.0)   # sent at once
+    sender.push(SchedPacket(2, 1400, 0, 4.0, 7, True, key=True), 0.0)   # waits
+    for seq in (3, 4):
+        sender.push(SchedPacket(seq, 1000, 1, 4.0), 0.0)
+    sender.poll(0.0)
+    sender.push(SchedPacket(5, 1400, 2, 4.1, 7, True, key=True), 0.01)
+    sender.push(SchedPacket(6, 1000, 3, 4.1), 0.01)
+    sender.poll(0.01)
+    assert seen[-2:] == [(5, [3400], [1400]), (6, [4800], None)]

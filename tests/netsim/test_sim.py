@@ -39,3 +39,15 @@ def test_storm_waits_out_a_leo_handover_instead_of_dropping_the_gop():
     blest = simulate(scenario, "blest")
     assert storm["on_time"] >= 0.995 and storm["key_on_time"] == 1.0, storm
     assert storm["on_time"] >= blest["on_time"], (storm["on_time"], blest["on_time"])
+
+
+def test_storm_keeps_key_frames_beside_a_lossy_satellite():
+    """sat-cell: two full cellular uplinks and a 600 ms-RTT satellite whose losses cannot be
+    repaired in time. Key frames overtake the queued P-frames on the cells (where a loss can
+    still be repaired) instead of spilling onto the satellite, and P-frames are neither left
+    to starve in a queue nor dropped as if the satellite had no room."""
+    storm = simulate(make_scenario("sat-cell", 60), "storm")
+    blest = simulate(make_scenario("sat-cell", 60), "blest")
+    assert storm["key_on_time"] >= 0.9 and storm["key_on_time"] > blest["key_on_time"]
+    assert storm["on_time"] >= 0.975, storm["on_time"]
+    assert storm["decisions"].get("expired", 0) < 100, storm["decisions"]
