@@ -236,6 +236,12 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             state["owd"], state["owd_at"] = (best / 2 if best is not None else 0.0), now
         return state["owd"]
 
+    def path_spread(conn) -> float:
+        """Largest difference in one-way delay (min RTT / 2) between the live paths."""
+        owds = [c._quic._loss._rtt_min / 2 for c in [conn, *protocol.instances]  # noqa: SLF001
+                if not c._gone and c._quic._loss._rtt_min not in (None, float("inf"))]  # noqa: SLF001
+        return max(owds) - min(owds) if owds else 0.0
+
     def deliver(data: bytes, conn, now: float, sid: int | None = None) -> bool:
         """Hand a media packet on unless it is too late; False if it was dropped. ``sid``:
         the QUIC stream it came on (None for a datagram or an FEC rebuild)."""
@@ -264,7 +270,12 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             if due is not None and due < state["wake_at"]:
                 playout_wake.set()
             return True
-        forward(reorder.push(data, seq, now, hold, longest))
+        settle = None
+        if not reorder.started and hold is not None:
+            # Settle only as long as an earlier packet can lag: the reorder window plus the
+            # spread of the paths' delays, not the bonded gap wait (almost the whole budget).
+            settle = args.reorder / 1000.0 + path_spread(conn)
+        forward(reorder.push(data, seq, now, hold, longest, settle))
         due = reorder.next_timeout()
         if due is not None and due < state["held_until"]:
             held_wake.set()                 # an earlier release than the flusher waits for

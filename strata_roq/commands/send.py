@@ -205,6 +205,7 @@ async def _send(args, source, target, mode: str) -> int:
                "quic": transport_stats(proto._quic)}  # noqa: SLF001
         out["elapsed_s"] = round(time.monotonic() - start, 3)
         out["cpu_s"] = round(time.process_time(), 3)
+        out["capture_stamps"] = _stamp_stats(framer)
         if rate is not None:
             out["rate_signal_bps"] = int(rate.rate_bps)
             out["rate_told"] = rate_out.told
@@ -246,6 +247,7 @@ async def _send(args, source, target, mode: str) -> int:
                 while not stop.is_set() and (not args.duration
                                              or time.monotonic() - start < args.duration):
                     item = await sock.recv(timeout=0.2)
+                    framer.wall_offset = time.time() - time.monotonic()
                     while item is not None:
                         data, addr, arrival = item
                         item = sock.get_nowait()
@@ -306,6 +308,12 @@ async def _send(args, source, target, mode: str) -> int:
     if not args.quiet:
         print("send: " + json.dumps(stats), file=sys.stderr)
     return 0
+
+
+def _stamp_stats(framer) -> dict:
+    """Pictures whose deadline counts from the capture time they carry, and stamps ignored
+    as another machine's clock."""
+    return {"used": framer.stamps_used, "implausible": framer.stamps_implausible}
 
 
 async def _start_api(args, stats):
@@ -566,6 +574,7 @@ async def _send_bonded(args, source, targets) -> int:
     def current() -> dict:
         out = driver.stats()
         out["elapsed_s"] = round(time.monotonic() - start, 3)
+        out["capture_stamps"] = _stamp_stats(framer)
         if rate is not None:
             out.update(rate_signal_bps=int(rate.rate_bps), safe_bps=int(rate.instant_bps),
                        bonding_overhead=round(rate.overhead, 3), rate_told=rate_out.told,
@@ -595,6 +604,7 @@ async def _send_bonded(args, source, targets) -> int:
             while not stop.is_set() and (not args.duration
                                          or time.monotonic() - start < args.duration):
                 item = await sock.recv(timeout=0.2)
+                framer.wall_offset = time.time() - time.monotonic()
                 while item is not None:
                     data, addr, arrival = item
                     item = sock.get_nowait()

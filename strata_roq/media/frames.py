@@ -48,7 +48,7 @@ class MediaFrame:
     stream: int                     # TS PID, or RTP SSRC
     codec: str
     first_time: float               # arrival of its first packet
-    capture_time: float             # when the frame entered the system (first arrival)
+    capture_time: float             # first arrival, or the capture time its stamp says
     deadline: float                 # capture_time + latency budget
     pts: int | None = None
     dts: int | None = None
@@ -102,7 +102,13 @@ def _importance(frame: MediaFrame) -> tuple[bool, int]:
 class Framer:
     """Groups packets into :class:`MediaFrame` objects; sans-I/O (``push(packet, now)``).
 
-    ``latency`` is the end-to-end budget in seconds each frame's deadline is derived from.
+    ``latency`` is the end-to-end budget in seconds each frame's deadline is derived from:
+    from the frame's first arrival, or — once the driver sets :attr:`wall_offset` — from the
+    capture time a picture carries in its stamp (:mod:`strata_roq.media.stamp`), so the
+    time it spent in the encoder counts against the budget too: glass to glass, not arrival
+    to glass. A stamp more than half the budget old (or from the future) is taken for
+    another machine's unsynchronised clock, counted in :attr:`stamps_implausible`, and
+    ignored.
     ``mode`` is ``"ts"`` (datagrams of whole TS packets) or ``"rtp"`` (RTP packets: payload
     type 33 is read as TS, anything else is grouped by RTP timestamp, and classified as
     H.264 (RFC 6184) when ``rtp_codec="h264"``).
@@ -120,6 +126,10 @@ class Framer:
         self.psi = PsiTables(self.counters)
         self.rtp_errors = 0
         self.frames_started = 0
+        #: Unix time minus the ``now`` clock (set by the driver; None: stamps not used).
+        self.wall_offset: float | None = None
+        self.stamps_used = 0
+        self.stamps_implausible = 0
         self._open: dict[int, MediaFrame] = {}
         self._completed: list[MediaFrame] = []
         self._cc: dict[int, int] = {}
@@ -351,7 +361,15 @@ class Framer:
         frame.kind = info.kind if info.complete else (
             FrameKind.I if frame.random_access else FrameKind.UNKNOWN)
         frame.reference = info.reference
-        frame.stamp = find_stamp(info.user_data)
+        frame.stamp = stamp = find_stamp(info.user_data)
+        if stamp is not None and self.wall_offset is not None:
+            waited = frame.first_time + self.wall_offset - stamp.capture_time
+            if 0.0 <= waited < self.latency / 2:
+                frame.capture_time = frame.first_time - waited
+                frame.deadline = frame.capture_time + self.latency
+                self.stamps_used += 1
+            else:
+                self.stamps_implausible += 1
         if frame.kind.is_key:
             self._gop[frame.stream] = self._gop.get(frame.stream, 0) + 1
             frame.gop = self._gop[frame.stream]

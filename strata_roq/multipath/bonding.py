@@ -154,7 +154,7 @@ class BondedSender:
                 decision = Decision([packet.path], "pinned")
             else:
                 decision = self.scheduler.choose(
-                    packet, self.paths, self._queued_bytes, now,
+                    packet, self._paths_for(packet), self._queued_bytes, now,
                     self._queued_overtaking if overtakes(packet) else None)
             self.counters[decision.reason] += 1
             if not decision.paths:
@@ -180,6 +180,16 @@ class BondedSender:
                 queue = [(sort_key(pk, now), n, pk) for _, n, pk in self._queues[index]]
                 heapq.heapify(queue)
                 self._queues[index] = queue
+
+    def _paths_for(self, packet: SchedPacket) -> list[Path]:
+        """A retransmission avoids the path its original was lost on to silence while
+        another path lives: that path may be dying before it is declared dead (its loss
+        timeout is shorter than its death timeout), and a repair sent there is lost again
+        — a key frame's, at a modem's drop, twice over."""
+        avoid = packet.avoid
+        if avoid is None or not any(p.alive for p in self.paths if p.index != avoid):
+            return self.paths
+        return [p for p in self.paths if p.index != avoid]
 
     def _evacuate(self, path: Path, now: float) -> None:
         """``path`` just died: what waits in its queue goes back to the scheduler for the
@@ -288,7 +298,7 @@ class BondedSender:
         for t in self._outstanding[index]:
             if self._by_id.pop(t.id, None) is not None and not t.probe:
                 self.counters["lost"] += 1
-                self._lost(index, t.packet, now)
+                self._lost(index, t.packet, now, index)
         self._outstanding[index].clear()
         path.in_flight = 0
         path.unanswered_since = None
@@ -346,24 +356,29 @@ class BondedSender:
                 del self._declared_lost[next(iter(self._declared_lost))]
             path.on_lost(t.packet.size, now)
             self.counters["lost"] += 1
+            # Lost to silence (nothing later acknowledged): the path may be dying, so the
+            # repair goes another way. Lost by order, it is still delivering.
+            silent = None if by_order else path.index
             if t.probe:
-                self._maybe_retransmit(t.packet, now)
+                self._maybe_retransmit(t.packet, now, silent)
                 continue
-            self._lost(path.index, t.packet, now)
+            self._lost(path.index, t.packet, now, silent)
 
-    def _lost(self, path_index: int, packet: SchedPacket, now: float) -> None:
+    def _lost(self, path_index: int, packet: SchedPacket, now: float,
+              avoid: int | None = None) -> None:
         fec = self.fec
         if fec is not None:
             fec.on_outcome(path_index, packet, True, now)
             # packets left to FEC earlier whose block can no longer rebuild them: ARQ now
             for skipped in fec.uncovered(packet):
                 self._maybe_retransmit(skipped, now)
-        self._maybe_retransmit(packet, now)
+        self._maybe_retransmit(packet, now, avoid)
 
     def _reachable(self, deadline: float, now: float) -> bool:
         return any(now + p.owd <= deadline for p in self.paths if p.alive)
 
-    def _maybe_retransmit(self, packet: SchedPacket, now: float) -> None:
+    def _maybe_retransmit(self, packet: SchedPacket, now: float,
+                          lost_on: int | None = None) -> None:
         if packet.seq in self._delivered:
             return
         if packet.repair:
@@ -378,7 +393,8 @@ class BondedSender:
             self._gone(packet)
             return
         retry = SchedPacket(packet.seq, packet.size, packet.frame, packet.deadline,
-                            max(packet.priority, 6), True, packet.key, packet.gop, now, True)
+                            max(packet.priority, 6), True, packet.key, packet.gop, now, True,
+                            avoid=lost_on)
         self._pending.append(retry)
         self._per_frame[retry.frame] += 1
         self.counters["arq"] += 1

@@ -7,7 +7,10 @@ order. Sans-I/O: ``push(packet, now)`` and ``poll(now)`` return what may leave n
 The first packet does not fix where the sequence starts: a frame's packets on a stream can be
 overtaken by the next frame's (or the PSI's by the key frame's), so the buffer settles for one
 hold time first, and an earlier packet arriving meanwhile becomes the start instead of being
-dropped as late (which would cost the first key frame and everything up to the next).
+dropped as late (which would cost the first key frame and everything up to the next). The
+caller may settle for less than a long hold (bonded paths wait for a gap almost up to the
+deadline; settling that long made the first pictures late): how far behind an earlier
+packet can be, e.g. the reorder window plus the spread of the paths' delays.
 
 A gap that QUIC is still repairing (a frame's stream lost a packet and is retransmitting it,
 while newer frames' streams overtake it) may take longer than the hold: with ``may_fill``
@@ -42,16 +45,21 @@ class ReorderBuffer:
         self.duplicates = 0
         self.skipped = 0       # sequence numbers given up on (lost or too late)
 
+    @property
+    def started(self) -> bool:
+        return self._next is not None
+
     def push(self, packet: bytes, seq: int, now: float, hold: float | None = None,
-             longest: float | None = None) -> list[bytes]:
+             longest: float | None = None, settle: float | None = None) -> list[bytes]:
         """Add a packet; ``hold`` overrides how long a gap before it may be waited for
         (e.g. the time left before its deadline when paths differ a lot in delay);
-        ``longest``, how long for a gap that ``may_fill`` says may still fill."""
+        ``longest``, how long for a gap that ``may_fill`` says may still fill; ``settle``
+        (first packet only), how long to settle at most, if less than the hold."""
         ext = self._unwrap.unwrap(seq)
         wait = self.hold if hold is None else hold
         if self._next is None:
             self._next = ext
-            self._settle_until = now + wait
+            self._settle_until = now + (wait if settle is None else min(wait, settle))
         elif self._settle_until is not None and ext < self._next:
             self._next = ext      # still settling: an earlier packet is the real start
         if ext < self._next:
@@ -113,4 +121,5 @@ class ReorderBuffer:
         due = self._waiting[min(self._waiting)][1]
         if self._recheck is not None:
             due = max(due, self._recheck)      # waiting for a gap QUIC may still fill
-        return due if self._settle_until is None else max(due, self._settle_until)
+        # Settling: everything waiting is looked at once it ends.
+        return due if self._settle_until is None else self._settle_until

@@ -30,6 +30,7 @@ class SchedPacket:
     retransmission: bool = False
     repair: bool = False     # FEC repair symbol: redundancy, never retransmitted itself
     path: int | None = None  # pinned to this path (cross-path XOR) while it is alive
+    avoid: int | None = None  # a retransmission: the path its original fell silent on
 
 
 @dataclass(slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import time
 
 import av
 from hypothesis import given, settings, strategies as st
@@ -54,6 +55,38 @@ def test_pyav_source_frames_carry_stamps(pyav_h264_datagrams):
     # pictures come in decode order with B-frames; stamps name display order
     assert [f.stamp.frame_index for f in video][:4] == [0, 3, 1, 2]
     assert sum(f.kind is FrameKind.AUDIO for f in _frames(datagrams)) > 100
+
+
+def test_a_stamped_pictures_deadline_counts_from_its_capture():
+    """Glass to glass: the time a picture spent in the encoder is part of its budget. With
+    the stamp's clock known (``wall_offset``) the deadline is capture + latency; a stamp
+    that cannot be from this clock (far in the past, or the future) is ignored."""
+    from strata_roq.media.testsrc import TestSource
+
+    source = TestSource(width=320, height=240, fps=30, bitrate=800_000, gop=30)
+    base = time.time_ns()
+    arrivals = []                       # what the encoder gave out, 20 ms after capture
+    for i in range(60):
+        capture = base + i * 33_333_333
+        arrivals += [(d, (capture - base) / 1e9 + 0.02) for d in source.encode_frame(capture)]
+    results = {}
+    for name, offset in (("same clock", base / 1e9), ("other clock", base / 1e9 + 10.0)):
+        framer = Framer(latency=0.5)
+        framer.wall_offset = offset
+        frames = []
+        for d, t in arrivals:
+            framer.push(d, t)
+            frames += framer.pop_completed()
+        results[name] = framer, [f for f in frames + framer.flush() if f.stamp]
+    framer, video = results["same clock"]
+    assert len(video) >= 55 and framer.stamps_used == len(video)
+    for f in video:
+        assert abs(f.capture_time - (f.stamp.capture_ns - base) / 1e9) < 1e-6
+        assert abs(f.deadline - (f.capture_time + 0.5)) < 1e-9
+        assert f.first_time - f.capture_time > 0.0199
+    skewed, video = results["other clock"]
+    assert all(f.capture_time == f.first_time for f in video)
+    assert skewed.stamps_used == 0 and skewed.stamps_implausible == len(video)
 
 
 def _holds_random_access_start(datagram: bytes, pid: int) -> bool:

@@ -178,3 +178,33 @@ def test_the_scheduler_learns_what_a_packet_that_overtakes_waits_behind():
     sender.push(SchedPacket(6, 1000, 3, 4.1), 0.01)
     sender.poll(0.01)
     assert seen[-2:] == [(5, [3400], [1400]), (6, [4800], None)]
+
+
+def test_a_repair_avoids_the_path_its_original_was_lost_on():
+    """A path that loses a packet to silence may be dying before it is declared dead (the
+    loss timeout is the shorter one): the repair goes another way, unless no other path
+    lives. (At a modem's drop a key frame's repairs went back onto it and were lost again.)"""
+    from strata_roq.multipath.bonding import BondedSender
+    from strata_roq.multipath.path import Path
+    from strata_roq.sched import make_scheduler
+    from strata_roq.sched.base import SchedPacket
+
+    for name in ("storm", "minrtt", "blest"):
+        fast, slow = Path("lte", 0), Path("wifi", 1)
+        for p, rtt in ((fast, 0.02), (slow, 0.05)):
+            p.srtt, p.min_rtt, p.rttvar = rtt, rtt, 0.002
+        sender = BondedSender([fast, slow], make_scheduler(name), feedback_interval=0.02)
+        sender.push(SchedPacket(1, 1200, 0, 1.0, 7, True, key=True), 0.0)
+        assert [t.path for t in sender.poll(0.0)] == [0]
+        sender.check_timeouts(0.09)                     # silent past its RTO ...
+        assert sender.counters["lost_by_timeout"] == 1
+        retry = sender.poll(0.09)
+        assert fast.alive, name                          # ... not yet declared dead
+        assert [(t.path, t.packet.seq) for t in retry] == [(1, 1)], name
+    alone = Path("lte", 0)
+    alone.srtt, alone.min_rtt, alone.rttvar = 0.02, 0.02, 0.002
+    sender = BondedSender([alone], make_scheduler("storm"), feedback_interval=0.02)
+    sender.push(SchedPacket(1, 1200, 0, 1.0, 7, True, key=True), 0.0)
+    sender.poll(0.0)
+    sender.check_timeouts(0.09)
+    assert [t.path for t in sender.poll(0.09)] == [0]   # nowhere else to go

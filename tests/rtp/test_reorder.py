@@ -30,6 +30,21 @@ def test_an_earlier_packet_arriving_while_settling_becomes_the_start():
     assert buf.push(b"p", 3, 0.06) == [b"p"]             # then packets flow at once
 
 
+def test_a_long_gap_wait_does_not_stretch_the_start_up_settling():
+    # Bonded paths: a gap may be waited for up to ~480 ms, but at start-up an earlier packet
+    # lags only by the paths' delay spread; settling the whole wait made frame 0 late.
+    buf = ReorderBuffer(hold=0.05)
+    assert not buf.started
+    assert buf.push(b"b", 1, 0.0, hold=0.48, settle=0.07) == [] and buf.started
+    assert buf.next_timeout() == 0.07
+    assert buf.push(b"a", 0, 0.02, hold=0.46) == []           # came the slower way
+    assert buf.poll(0.069) == []
+    assert buf.poll(0.07) == [b"a", b"b"]
+    buf2 = ReorderBuffer(hold=0.05)
+    buf2.push(b"x", 5, 0.0, hold=0.03, settle=0.2)            # never longer than the hold
+    assert buf2.next_timeout() == 0.03
+
+
 def test_restart_settles_again():
     buf = ReorderBuffer(hold=0.02)
     buf.push(b"a", 10, 0.0)
