@@ -625,7 +625,7 @@ async def _send_bonded(args, source, targets) -> int:
                         packet = SchedPacket(counter, len(data), frame.index, frame.deadline,
                                              frame.priority,
                                              frame.priority >= HYBRID_STREAM_PRIORITY,
-                                             bool(frame.random_access), frame.gop or 0)
+                                             frame.starts_gop, frame.gop or 0)
                         driver.push(packet, frame, data, arrival)
                     for done in framer.pop_completed():
                         driver.end_frame(done)

@@ -180,7 +180,7 @@ class BondedDriver:
         self._ending[frame.index] = frame
         if self.fec is not None:
             now = time.monotonic()
-            for repair in self.fec.end_frame(frame.is_key or bool(frame.random_access), now):
+            for repair in self.fec.end_frame(frame.starts_gop, now):
                 self.sender.push(repair, now)
 
     def _make_repairs(self, block, packets) -> None:

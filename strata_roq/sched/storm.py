@@ -15,7 +15,10 @@ Placement (:meth:`StormScheduler.choose`):
   loss for the next packet exceeds a threshold (lower for the reliable queue) — only from
   spare capacity: while the packets waiting across the live paths would drain within
   ``spare_backlog`` (5 %) of the budget. A copy on a full path delays the sole copies
-  behind it (on thin cellular uplinks beside a satellite that cost more frames than it saved);
+  behind it (on thin cellular uplinks beside a satellite that cost more frames than it saved).
+  From spare capacity too, a key frame's (or audio's) repair is sent twice when two paths
+  make the deadline and it could not be repaired again in time (its loss would be found
+  about two round trips after it arrives): its last chance;
 - **discard** at the sender when no live path could deliver before the deadline even with
   an empty queue (now + its one-way delay > deadline), or when it is predicted late while
   the paths are congested (the backlog test of *decompensate*): better never than late. A
@@ -89,13 +92,19 @@ class StormScheduler(Scheduler):
         first_t, first = (safe or on_time)[0]
         chosen = [first.index]
         threshold = self.dup_reliable if packet.reliable else self.dup_unreliable
-        if (first.next_loss(now) > threshold and self._spare(paths, queued)) \
-                or (first.unreliable and not safe):
+        if ((first.next_loss(now) > threshold or self._last_chance(packet, first_t, first))
+                and self._spare(paths, queued)) or (first.unreliable and not safe):
             for t, p in on_time:
                 if p.index != first.index:
                     chosen.append(p.index)
                     return Decision(chosen, "duplicate")
         return Decision(chosen, "dispatch")
+
+    def _last_chance(self, packet, arrival: float, path) -> bool:
+        """A key frame's (or audio's) repair that could not be repaired again in time: its
+        loss would only be found about two round trips after it arrives."""
+        return packet.retransmission and self.precious(packet) and \
+            packet.deadline - arrival < 2 * (path.srtt or 0.1) + 4 * path.rttvar
 
     @staticmethod
     def precious(packet) -> bool:

@@ -151,3 +151,20 @@ def test_storm_decompensates_only_when_no_path_has_room():
     assert d.paths == [1] and d.reason == "dispatch"
     d = s.choose(_packet(deadline=0.5), [cell, sat], [300_000, 50_000], 0)
     assert d.paths == [] and d.reason == "decompensate"
+
+
+def test_storm_sends_a_key_frames_last_chance_repair_twice():
+    # A repair's loss would be found about two round trips after it arrives: a key frame's
+    # repair that could not be repaired again in time goes on two paths (from spare
+    # capacity); with time for another repair, or a P-frame's, it goes once.
+    s = make_scheduler("storm", latency=0.5)
+    a, b = _path(0, 0.02, 10), _path(1, 0.03, 10)
+    def retry(deadline, key=True):
+        return SchedPacket(2, 1300, 0, deadline, 7 if key else 6, True, key=key,
+                           retransmission=True)
+    d = s.choose(retry(0.05), [a, b], [0, 0], 0)
+    assert d.reason == "duplicate" and sorted(d.paths) == [0, 1]
+    assert s.choose(retry(0.4), [a, b], [0, 0], 0).paths == [0]              # time left
+    assert s.choose(retry(0.05, key=False), [a, b], [0, 0], 0).paths == [0]  # a P-frame's
+    assert len(s.choose(retry(0.05), [a, b], [40_000, 40_000], 0).paths) == 1  # no room
+    assert s.choose(retry(0.05), [a], [0], 0).paths == [0]                   # one path
