@@ -103,7 +103,8 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
     from strata_roq.fec.receiver import FecReceiver
     from strata_roq.playout.jitter import JitterBuffer
     from strata_roq.rtp.seq import SeqUnwrapper
-    from strata_roq.rtp.rtcp import parse_rtcp_compound
+    from strata_roq.rtp.ntp import seconds_from_ntp
+    from strata_roq.rtp.rtcp import SenderReport, parse_rtcp_compound
 
     counters = {"forwarded": 0, "bad_rtp": 0, "bad_rtcp": 0, "late_dropped": 0,
                 "fec_rebuilt_in_time": 0,
@@ -177,6 +178,11 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             counters["bad_rtcp"] += 1
             return
         for p in packets:
+            if isinstance(p, SenderReport) and state["deadline"] is not None:
+                # RTP time to the sender's wall clock: exact ages if its clock is ours
+                state["deadline"].sync(p.rtp_timestamp, seconds_from_ntp(p.ntp_timestamp),
+                                       now, time.time())
+                continue
             join = parse_join(p)
             if join is None:
                 continue
@@ -353,6 +359,12 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
                  "waited_for_repair": reorder.waited_for_repair,
                  "session": gate.stats(), "fec": state["fec"].stats.as_dict(),
                  "paths": path_stats()}
+        if state["deadline"] is not None:
+            limit = state["deadline"]
+            stats["deadline_clock"] = {
+                "sender": limit.clock_bias is not None,
+                "bias_ms": None if limit.clock_bias is None else round(limit.clock_bias * 1e3, 2),
+                "reports_untrusted": limit.reports_untrusted}
         if state["playout"] is not None:
             jb = state["playout"]
             stats["playout"] = {**jb.stats.as_dict(),

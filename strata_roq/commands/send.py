@@ -287,7 +287,11 @@ async def _send(args, source, target, mode: str) -> int:
                     keys.poll()                   # a key-frame request waiting for the path
                     if proto.roq.stats.packets:   # Sender Reports once media flows (§5.4)
                         reports = reports or SenderReports(ssrc)
-                        sr = reports.poll(now, time.time(), last_ts, proto.roq.stats.packets,
+                        # Our own RTP clock is the monotonic clock at 90 kHz: the SR gives
+                        # its reading now (RFC 3550 §6.4.1), not the last packet's arrival,
+                        # so a receiver on our clock can tell each packet's age exactly.
+                        sr_ts = int(now * 90000) & 0xFFFFFFFF if wrap else last_ts
+                        sr = reports.poll(now, time.time(), sr_ts, proto.roq.stats.packets,
                                           proto.roq.stats.bytes)
                         if sr is not None:
                             proto.rtcp.send(sr)

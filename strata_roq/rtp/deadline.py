@@ -9,6 +9,14 @@ from the transport (min RTT / 2 from QUIC). A packet whose age exceeds the budge
 and counted: handing it on would only make the player late. The window (30 s) must outlast
 any overload, or the delayed packets of a long congestion episode would become "the
 fastest" and hide their own lateness; clock drift over 30 s is a millisecond or two.
+
+That estimate misses what the transport's RTT does not see: the fastest packet's time inside
+the sender (arrival to the wire) and inside the receiver, 1–4 ms on a loaded machine, all of
+it counted as zero. Where the sender's clock is ours (one machine, or synchronised), its
+Sender Reports (RTP time = wall time, RFC 3550 §6.4.1) give each packet's age outright,
+processing included. A report is trusted only while the absolute age of the fastest packet
+is within :data:`SYNC_TOLERANCE` above the relative estimate: less, and the relative one is
+the later (safer) anyway; more, and it is another machine's clock, not processing time.
 """
 
 from __future__ import annotations
@@ -16,6 +24,11 @@ from __future__ import annotations
 from collections import deque
 
 from strata_roq.rtp.seq import SeqUnwrapper
+
+#: How much older than the relative estimate a Sender Report may make the fastest packet
+#: and still be taken as the same clock: unmeasured processing is milliseconds; a larger
+#: difference is more likely two clocks that disagree.
+SYNC_TOLERANCE = 0.020
 
 
 class DeadlineFilter:
@@ -29,6 +42,17 @@ class DeadlineFilter:
         self.dropped = 0
         self.max_age = 0.0
         self.last_age = 0.0     # age of the packet last judged by admit()
+        self._origin: float | None = None   # media time 0 on our clock, by a Sender Report
+        #: The fastest packet's age by the sender's clock minus its relative estimate (the
+        #: processing that estimate misses), while a report is trusted; else None.
+        self.clock_bias: float | None = None
+        self.reports_untrusted = 0
+
+    def sync(self, timestamp: int, sender_wall: float, now: float, wall: float) -> None:
+        """A Sender Report: RTP ``timestamp`` was ``sender_wall`` (Unix seconds) on the
+        sender's clock; ``wall`` is our Unix time at ``now``."""
+        media = self._unwrap.unwrap(timestamp) / self.clock_rate
+        self._origin = sender_wall - (wall - now) - media
 
     def age(self, timestamp: int, now: float, base_owd: float = 0.0) -> float:
         """Seconds since capture of a packet with RTP ``timestamp`` arriving ``now``."""
@@ -40,7 +64,16 @@ class DeadlineFilter:
         mins.append((now, offset))
         while mins[0][0] < now - self.window:
             mins.popleft()
-        return offset - mins[0][1] + base_owd
+        relative = offset - mins[0][1] + base_owd
+        if self._origin is None:
+            return relative
+        bias = mins[0][1] - self._origin - base_owd     # absolute minus relative, any packet
+        if bias > SYNC_TOLERANCE:                       # another machine's clock
+            self.reports_untrusted += 1
+            self._origin = self.clock_bias = None
+            return relative
+        self.clock_bias = bias
+        return max(relative, offset - self._origin)
 
     def admit(self, timestamp: int, now: float, base_owd: float = 0.0) -> bool:
         age = self.last_age = self.age(timestamp, now, base_owd)

@@ -41,3 +41,49 @@ def test_admit_records_the_age_it_judged():
     assert f.last_age == pytest.approx(0.02)
     assert f.admit(0, 10.1, 0.02)                    # same capture, 100 ms later
     assert f.last_age == pytest.approx(0.12)
+
+
+def _steady(f: DeadlineFilter, sender_at, transit: float, n: int = 50) -> None:
+    """``n`` packets, one per 10 ms, each ``transit`` seconds from the sender's arrival
+    (its RTP time: our monotonic clock at 90 kHz, as the sender stamps) to us."""
+    for i in range(n):
+        t = sender_at + i / 100
+        assert f.admit(int(t * 90000), t + transit, base_owd=0.020)
+
+
+def test_a_sender_report_on_our_clock_counts_the_processing_min_rtt_misses():
+    # The fastest packet takes 23 ms: 20 ms of path (min RTT / 2) and 3 ms inside the two
+    # processes, which the relative estimate takes for zero.
+    relative, synced = DeadlineFilter(0.3), DeadlineFilter(0.3)
+    wall = 1_800_000_000.0                 # Unix time minus the monotonic clock, one machine
+    for f in (relative, synced):
+        _steady(f, 100.0, 0.023)
+    synced.sync(int(100.5 * 90000), 100.5 + wall, now=100.6, wall=100.6 + wall)
+    t = 101.0                              # a packet 302 ms after it reached the sender
+    assert relative.admit(int(t * 90000), t + 0.302, 0.020)      # 299 ms by its estimate
+    assert not synced.admit(int(t * 90000), t + 0.302, 0.020)    # 302 ms: late
+    assert synced.last_age == pytest.approx(0.302, abs=1e-4)
+    assert synced.clock_bias == pytest.approx(0.003, abs=1e-4)
+    assert synced.reports_untrusted == 0
+
+
+def test_a_sender_report_from_another_clock_is_not_trusted():
+    f = DeadlineFilter(0.3)
+    _steady(f, 100.0, 0.023)
+    wall = 1_800_000_000.0
+    # the sender's wall clock is 4 s behind ours: its packets would look 4 s old
+    f.sync(int(100.5 * 90000), 100.5 + wall - 4.0, now=100.5, wall=100.5 + wall)
+    t = 101.0
+    assert f.admit(int(t * 90000), t + 0.100, 0.020)
+    assert f.last_age == pytest.approx(0.097, abs=1e-4)        # the relative estimate
+    assert f.reports_untrusted == 1 and f.clock_bias is None
+
+
+def test_a_sender_clock_ahead_of_ours_never_makes_a_packet_younger():
+    f = DeadlineFilter(0.3)
+    _steady(f, 100.0, 0.023)
+    wall = 1_800_000_000.0
+    f.sync(int(100.5 * 90000), 100.5 + wall + 0.050, now=100.5, wall=100.5 + wall)
+    t = 101.0
+    assert not f.admit(int(t * 90000), t + 0.305, 0.020)       # 302 ms relative: late
+    assert f.last_age == pytest.approx(0.302, abs=1e-4)
