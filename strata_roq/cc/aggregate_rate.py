@@ -102,6 +102,10 @@ class AggregateRate:
             self.rate_bps = self.signal.update(instant)
         return self.rate_bps
 
+    def retell(self) -> None:
+        """Tell the encoder at the next :meth:`poll` (it has just started sending)."""
+        self._teller.retell()
+
     def poll(self, now: float) -> int | None:
         """The rate to tell the encoder now (on change, and every ``repeat`` s), or None."""
         return self._teller.due(int(self.rate_bps), now)

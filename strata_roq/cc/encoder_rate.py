@@ -105,6 +105,10 @@ class EncoderRate:
         self.instant_bps = max(self.min_bps, ctrl.pacing_rate * 8)
         self.rate_bps = self.signal.update(min(self.max_bps, self.instant_bps))
 
+    def retell(self) -> None:
+        """Tell the encoder at the next :meth:`poll` (it has just started sending)."""
+        self._teller.retell()
+
     def poll(self, now: float) -> int | None:
         """The rate (bit/s) to tell the encoder now, or None if nothing needs saying."""
         if self._last_feedback is not None and self._sent and \

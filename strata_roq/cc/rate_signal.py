@@ -48,6 +48,11 @@ class RateTeller:
         self._told: int | None = None
         self._at: float | None = None
 
+    def retell(self) -> None:
+        """Tell again at the next :meth:`due`, whatever the repeat timer says: the encoder
+        has just appeared (its first media arrived), and what we told before went nowhere."""
+        self._at = None
+
     def due(self, rate: int, now: float) -> int | None:
         """``rate`` if it is to be told now, else None."""
         if rate != self._told or self._at is None or now - self._at >= self.repeat:
