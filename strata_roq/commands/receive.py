@@ -242,11 +242,18 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             state["owd"], state["owd_at"] = (best / 2 if best is not None else 0.0), now
         return state["owd"]
 
-    def path_spread(conn) -> float:
-        """Largest difference in one-way delay (min RTT / 2) between the live paths."""
-        owds = [c._quic._loss._rtt_min / 2 for c in [conn, *protocol.instances]  # noqa: SLF001
-                if not c._gone and c._quic._loss._rtt_min not in (None, float("inf"))]  # noqa: SLF001
-        return max(owds) - min(owds) if owds else 0.0
+    def start_lag(conn) -> float:
+        """How far behind the first packet seen an earlier one may still come at start-up:
+        the spread of the paths' one-way delays (min RTT / 2), plus the slowest path's
+        smoothed RTT — its congestion window starts small, so the first key frame's burst
+        leaves over round trips, and its first packets lagged the faster path's by 60-80 ms
+        (two lost as late: the first two pictures gone)."""
+        losses = [c._quic._loss for c in [conn, *protocol.instances]  # noqa: SLF001
+                  if not c._gone and c._quic._loss._rtt_initialized]  # noqa: SLF001
+        if not losses:
+            return 0.0
+        owds = [x._rtt_min / 2 for x in losses]  # noqa: SLF001
+        return max(owds) - min(owds) + max(x._rtt_smoothed for x in losses)  # noqa: SLF001
 
     def deliver(data: bytes, conn, now: float, sid: int | None = None) -> bool:
         """Hand a media packet on unless it is too late; False if it was dropped. ``sid``:
@@ -279,8 +286,8 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
         settle = None
         if not reorder.started and hold is not None:
             # Settle only as long as an earlier packet can lag: the reorder window plus the
-            # spread of the paths' delays, not the bonded gap wait (almost the whole budget).
-            settle = args.reorder / 1000.0 + path_spread(conn)
+            # paths' start-up lag, not the bonded gap wait (almost the whole budget).
+            settle = args.reorder / 1000.0 + start_lag(conn)
         forward(reorder.push(data, seq, now, hold, longest, settle))
         due = reorder.next_timeout()
         if due is not None and due < state["held_until"]:
