@@ -244,16 +244,17 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
 
     def start_lag(conn) -> float:
         """How far behind the first packet seen an earlier one may still come at start-up:
-        the spread of the paths' one-way delays (min RTT / 2), plus the slowest path's
-        smoothed RTT — its congestion window starts small, so the first key frame's burst
-        leaves over round trips, and its first packets lagged the faster path's by 60-80 ms
-        (two lost as late: the first two pictures gone)."""
+        the spread of the paths' one-way delays (min RTT / 2), plus a round trip of the
+        fastest path — congestion windows start small, so the first key frame's burst
+        leaves over round trips: its first packets lagged by 60-80 ms on two terrestrial
+        paths (two lost as late: the first two pictures gone). (Not the slowest path's
+        round trip: a satellite's 600 ms would hold the first pictures past the budget.)"""
         losses = [c._quic._loss for c in [conn, *protocol.instances]  # noqa: SLF001
                   if not c._gone and c._quic._loss._rtt_initialized]  # noqa: SLF001
         if not losses:
             return 0.0
         owds = [x._rtt_min / 2 for x in losses]  # noqa: SLF001
-        return max(owds) - min(owds) + max(x._rtt_smoothed for x in losses)  # noqa: SLF001
+        return max(owds) - min(owds) + min(x._rtt_smoothed for x in losses)  # noqa: SLF001
 
     def deliver(data: bytes, conn, now: float, sid: int | None = None) -> bool:
         """Hand a media packet on unless it is too late; False if it was dropped. ``sid``:

@@ -198,7 +198,7 @@ async def _send(args, source, target, mode: str) -> int:
     feed, api = await _start_api(args, lambda: current(live["proto"]) if "proto" in live else {})
     start = time.monotonic()
     reports = None
-    source_seen: list = [None]     # the media source (the encoder) last seen sending
+    encoder_addr = None            # where the media (the encoder) was last seen sending from
     last_ts = 0
 
     def current(proto) -> dict:
@@ -252,8 +252,8 @@ async def _send(args, source, target, mode: str) -> int:
                     while item is not None:
                         data, addr, arrival = item
                         item = sock.get_nowait()
-                        if addr != source_seen[0]:
-                            source_seen[0] = addr
+                        if addr != encoder_addr:
+                            encoder_addr = addr
                             if rate is not None:
                                 rate.retell()   # the encoder just started: tell it now
                         if feedback is not None:
@@ -574,7 +574,7 @@ async def _send_bonded(args, source, targets) -> int:
     wrap = source.scheme == "udp"
     counter = 0
     start = time.monotonic()
-    source_seen: list = [None]     # the media source (the encoder) last seen sending
+    encoder_addr = None            # where the media (the encoder) was last seen sending from
     rate, rate_out = await _rate_loop(args, len(paths))
     layers = _Layers(rate, len(paths)) if args.layer_drop != "off" else None
     driver.rate = layers.estimator if layers is not None else rate
@@ -618,8 +618,8 @@ async def _send_bonded(args, source, targets) -> int:
                 while item is not None:
                     data, addr, arrival = item
                     item = sock.get_nowait()
-                    if addr != source_seen[0]:
-                        source_seen[0] = addr
+                    if addr != encoder_addr:
+                        encoder_addr = addr
                         if rate is not None:
                             rate.retell()       # the encoder just started: tell it now
                     if feedback is not None:
