@@ -62,16 +62,30 @@ async def open_path(host: str, port: int, config, *, bind: str | None = None,
     connection = QuicConnection(configuration=config)
     _, protocol = await loop.create_datagram_endpoint(
         lambda: RoqSenderProtocol(connection, mode=mode), sock=sock)
+    began = loop.time()
     protocol.connect(addr)
     waiter = protocol._connected_waiter  # noqa: SLF001 - aioquic fails it on close
     try:
         await asyncio.wait_for(protocol.wait_connected(), timeout)
+        protocol.handshake_time = loop.time() - began
     except (asyncio.TimeoutError, ConnectionError):
         if waiter is not None:   # it fails later, when the close completes: nobody awaits it
             waiter.add_done_callback(lambda f: f.cancelled() or f.exception())
         protocol.close()
         raise ConnectionError(f"no answer from {host}:{port}") from None
     return protocol
+
+
+def handshake_rtt(protocol) -> float:
+    """The round trip the handshake showed: aioquic's sample, or else the handshake's own
+    duration (one round trip plus the peer's work). aioquic takes no sample on a path slower
+    than its 200 ms probe timeout (a 600 ms satellite): seeded with nothing, the path was
+    judged by a 300 ms guess, declared dead and its first packets lost before the first
+    acknowledgement could come, and STORM then left it for good."""
+    loss = protocol._quic._loss  # noqa: SLF001 - the handshake's RTT sample
+    if loss._rtt_initialized:  # noqa: SLF001
+        return loss._rtt_min  # noqa: SLF001
+    return protocol.handshake_time
 
 
 class BondedDriver:
@@ -144,9 +158,7 @@ class BondedDriver:
             self.protocols[i] = proto
             self._last_sent[i] = time.monotonic()
             self.paths[i].reachable = True
-            loss = proto._quic._loss  # noqa: SLF001 - the handshake's RTT sample
-            if loss._rtt_initialized:  # noqa: SLF001
-                self.paths[i].seed_rtt(loss._rtt_min)  # noqa: SLF001
+            self.paths[i].seed_rtt(handshake_rtt(proto))
             self.sender.reset_path(i, time.monotonic())
             log.info("path %s connected", self.paths[i].name)
         except (ConnectionError, OSError) as exc:
@@ -243,6 +255,7 @@ class BondedDriver:
             for repair in self.fec.flush(now):
                 self.sender.push(repair, now)
             self.fec.forget(now)
+        self._transport_rates()
         sent_on = set()
         for t in self.sender.poll(now):
             proto = self.protocols[t.path]
@@ -274,6 +287,11 @@ class BondedDriver:
             if ended or i in sent_on:
                 proto.transmit()
         self._forget(now)
+
+    def _transport_rates(self) -> None:
+        """Each path learns what its QUIC connection lets through now."""
+        for path, proto in zip(self.paths, self.protocols):
+            path.transport_rate = proto.transport_rate(path.srtt) if proto is not None else None
 
     def _check_connections(self) -> None:
         for i, proto in enumerate(self.protocols):

@@ -51,6 +51,7 @@ class RoqSenderProtocol(QuicConnectionProtocol):
         super().__init__(*args, **kwargs)
         self.roq = RoqSender(self._quic, flow_id=flow_id, mode=mode)
         self.rtcp = RtcpChannel(self._quic, flow_id)   # Sender Reports (draft §5.4)
+        self.handshake_time = 0.0      # seconds from the first Initial to connected
         self._expiry = asyncio.get_running_loop().create_task(self._expire_loop())
 
     def quic_event_received(self, event) -> None:
@@ -64,6 +65,15 @@ class RoqSenderProtocol(QuicConnectionProtocol):
         """A QUIC PING (acknowledged, so it also restarts the peer's idle timer); the caller
         transmits. (aioquic's protocol offers only an awaitable ping.)"""
         self._quic.send_ping(0)
+
+    def transport_rate(self, rtt: float | None = None) -> float | None:
+        """Bytes/s the connection lets through now: its congestion window over its round
+        trip (``rtt`` until QUIC has a sample of its own). The window starts at ten packets
+        and grows each round trip, so on a long path this is far below the link's rate."""
+        loss = self._quic._loss  # noqa: SLF001 - aioquic keeps its window there
+        if loss._rtt_initialized:  # noqa: SLF001
+            rtt = loss._rtt_smoothed  # noqa: SLF001
+        return loss.congestion_window / rtt if rtt else None
 
     async def _expire_loop(self) -> None:
         while True:

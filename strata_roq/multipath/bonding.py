@@ -233,7 +233,7 @@ class BondedSender:
         return min(waits) if waits else 0.0
 
     def pacing_rate(self, path: Path) -> float:
-        base = max(path.delivery_rate, self.initial_rate)
+        base = path.rate()
         return base * (self.probe_gain if path.owd_excess < self.queue_target else 1.0)
 
     def _release(self, path: Path, now: float) -> list[Transmission]:

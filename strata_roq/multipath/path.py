@@ -92,6 +92,9 @@ class Path:
     radio_weak: bool = False            # below a signal watermark: redundancy only
     sole_copies: int = 0                # packets this path carried with no duplicate elsewhere
     rate_floor: float = 250_000.0       # bytes/s assumed before any delivery sample
+    #: bytes/s the path's transport lets through now (QUIC's congestion window over its
+    #: round trip), when the driver knows it: caps what the estimates above promise
+    transport_rate: float | None = None
     loss: LossEstimate = field(default_factory=LossEstimate)
     unanswered_since: float | None = None  # first send since the last feedback
     last_outcome: float | None = None   # when a packet was last acknowledged or found lost
@@ -252,8 +255,16 @@ class Path:
         return base + self.owd_excess
 
     def rate(self) -> float:
-        """Usable bytes/s: the delivery estimate (a floor before the first samples)."""
-        return max(self.delivery_rate, self.rate_floor)
+        """Usable bytes/s: the delivery estimate (a floor before the first samples), and no
+        more than the transport lets through now. A 600 ms satellite's QUIC connection
+        starts with ten packets per round trip (24 kB/s) and paces them over it: taken for
+        250 kB/s, it was handed a third of a 1.5 Mbit/s stream at once; the frames waited
+        inside QUIC, were reset at their deadlines and counted lost, and STORM then left the
+        path for good. A window that congestion shrank says the same on any path."""
+        rate = max(self.delivery_rate, self.rate_floor)
+        if self.transport_rate is not None:
+            rate = min(rate, self.transport_rate)
+        return rate
 
     def predict_arrival(self, size: int, now: float, extra_queue: int = 0) -> float:
         """When ``size`` more bytes sent now would arrive: queued bytes beyond one BDP drain

@@ -70,6 +70,17 @@ def test_transport_rtt_seeds_a_fresh_path_only():
     assert p.srtt > 0.012 and p.min_rtt == 0.012
 
 
+def test_the_rate_never_promises_more_than_the_transport_lets_through():
+    p = Path("sat")
+    assert p.rate() == p.rate_floor                 # nothing known: the floor
+    p.transport_rate = 24_000.0                     # QUIC's first window over 600 ms
+    assert p.rate() == 24_000.0
+    p.delivery_rate = 400_000.0                     # measured, but the window is smaller
+    assert p.rate() == 24_000.0
+    p.transport_rate = 1e6                          # the window grew: the measurement rules
+    assert p.rate() == 400_000.0
+
+
 def test_a_burst_state_holds_while_busy_and_fades_once_the_path_is_idle():
     p = Path("att")
     t = 0.0
