@@ -34,6 +34,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --playout: never play out sooner than this after the fastest "
                         "packets (default 10 ms); a cushion for sudden delay jumps, such as a "
                         "capacity fall before the encoder has followed the rate signal")
+    p.add_argument("--playout-nice", type=int, default=-10, metavar="N",
+                   help="with --playout: run at this nice value (default -10; 0 leaves the "
+                        "priority alone): pacing is timing-critical, and on a busy machine a "
+                        "process at normal priority waits for the CPU; going below 0 needs root "
+                        "or CAP_SYS_NICE, else a warning and normal priority")
     p.add_argument("--web", metavar="HOST:PORT",
                    help="also serve the stream to browsers (player page + WebTransport, as "
                    "'strata-roq gateway' does); token/certificate options: use gateway")
@@ -77,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.playout_min < args.latency:
         raise UsageError(f"--playout-min {args.playout_min:g} ms must be at least 0 and under "
                          f"--latency ({args.latency:g} ms)")
+    if not -20 <= args.playout_nice <= 19:
+        raise UsageError(f"--playout-nice {args.playout_nice} must be between -20 and 19")
     from strata_roq.certs import load_or_generate
 
     cert, key = load_or_generate(source.get_str("cert"), source.get_str("key"))
@@ -162,6 +169,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
 
     state = {"switches": 0, "deadline": deadline, "fec": FecReceiver(),
              "playout": JitterBuffer(minimum=args.playout_min / 1000.0) if args.playout else None,
+             "nice": None,           # the nice value playout runs at (--playout-nice)
              "ts": SeqUnwrapper(bits=32), "wake_at": 0.0, "held_until": 0.0, "owd": None,
              "owd_at": 0.0}
 
@@ -376,7 +384,8 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
         if state["playout"] is not None:
             jb = state["playout"]
             stats["playout"] = {**jb.stats.as_dict(),
-                                "target_delay_ms": round(jb.target_delay * 1000, 1)}
+                                "target_delay_ms": round(jb.target_delay * 1000, 1),
+                                "nice": state["nice"]}
         if rist is not None:
             stats["rist"] = rist_core.stats_dict(time.monotonic())
         if web is not None:
@@ -389,7 +398,12 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
                 f.write(json.dumps(current()) + "\n")
 
     flusher = asyncio.ensure_future(flush_held())
-    player = asyncio.ensure_future(play_out()) if args.playout else None
+    player = None
+    if args.playout:
+        from strata_roq.io.priority import raise_priority
+
+        state["nice"] = raise_priority(args.playout_nice)
+        player = asyncio.ensure_future(play_out())
     try:
         await run_until_stopped(args.duration, args.stats_interval / 1000.0, tick)
         stats = current()
