@@ -10,6 +10,7 @@ from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.events import ConnectionTerminated
 
+from strata_roq.io.receive_stamp import ReceiveStamps
 from strata_roq.roq.feedback import BONDED_CCFB_INTERVAL, CCFB_INTERVAL, CcfbFeedback, RtcpChannel
 from strata_roq.roq.framing import ALPN
 from strata_roq.roq.receiver import RoqPacket, RoqReceiver
@@ -101,6 +102,8 @@ class RoqReceiverProtocol(QuicConnectionProtocol):
     feedback_interval: float | None = CCFB_INTERVAL
     #: Set once the connection joins a bonded session: faster feedback (see the loop).
     bonded = False
+    #: Kernel receive stamps of the server socket (set by the first connection).
+    stamps: ReceiveStamps | None = None
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -111,6 +114,7 @@ class RoqReceiverProtocol(QuicConnectionProtocol):
             if self.feedback_interval else None
         self.rtcp = RtcpChannel(self._quic)
         self._gone = False
+        self._arrival: float | None = None   # the datagram being processed reached us then
         self._feedback_timer = asyncio.get_running_loop().create_task(self._feedback_loop()) \
             if self.feedback is not None else None
 
@@ -149,14 +153,30 @@ class RoqReceiverProtocol(QuicConnectionProtocol):
         self._quic.close(error_code=code, reason_phrase=reason)
         self.transmit()
 
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and self.stamps is None:
+            type(self).stamps = ReceiveStamps(sock.fileno())   # one per server socket
+
+    def datagram_received(self, data, addr) -> None:
+        # the kernel's stamp of this very datagram: asyncio has just read it
+        self._arrival = self.stamps.arrival(time.monotonic()) if self.stamps else None
+        try:
+            super().datagram_received(data, addr)
+        finally:
+            self._arrival = None
+
     def quic_event_received(self, event) -> None:
         now = time.monotonic()
         if isinstance(event, ConnectionTerminated):
             self._ended()
             return
+        # Feedback reports when the packet reached the host; everything else acts now.
+        arrival = self._arrival if self._arrival is not None else now
         for packet in self.roq.handle_event(event, now):
             if self.feedback is not None and not is_rtcp(packet.data):
-                self.feedback.on_rtp(packet.data, now)
+                self.feedback.on_rtp(packet.data, arrival)
             self.on_packet(packet, self)
         report = self.feedback.poll(now) if self.feedback is not None else None
         if report is not None:

@@ -16,8 +16,9 @@ from strata_roq.netsim.relay import UdpImpairmentRelay
 
 async def _handshake(one_way: float, tmp_path) -> tuple[float, float]:
     cert, key = load_or_generate(None, None, tmp_path)
+    bound = receiver_protocol(lambda *a: None, 0.5)
     server = await serve("127.0.0.1", 0, configuration=make_configuration(False, cert=cert, key=key),
-                         create_protocol=receiver_protocol(lambda *a: None, 0.5))
+                         create_protocol=bound)
     port = server._transport.get_extra_info("sockname")[1]  # noqa: SLF001
     relay = UdpImpairmentRelay(("127.0.0.1", 0), ("127.0.0.1", port),
                                Link(delay=one_way), Link(delay=one_way))
@@ -25,6 +26,8 @@ async def _handshake(one_way: float, tmp_path) -> tuple[float, float]:
     proto = await open_path(host, relay_port, make_configuration(True, insecure=True))
     try:
         rtt = handshake_rtt(proto)
+        # the receiver read the handshake's datagrams with the kernel's arrival stamps
+        assert bound.stamps is not None and bound.stamps.stamped >= 1
         return rtt, proto.transport_rate(rtt)
     finally:
         proto.close()
