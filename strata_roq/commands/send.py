@@ -225,6 +225,9 @@ async def _send(args, source, target, mode: str) -> int:
             if feed is not None:
                 live["proto"] = proto
             if estimator is not None:
+                # Send times are taken when a packet leaves in a QUIC packet, not when it is
+                # written: QUIC's own window and pacer are not a queue on the path.
+                proto.roq.on_wire = estimator.on_sent
                 proto.roq.on_ccfb = lambda arrivals, now: estimator.on_feedback(
                     [item for items in arrivals.values() for item in items], now)
             # Everything up to the next key frame is undecodable: drop it (it would only load
@@ -274,10 +277,7 @@ async def _send(args, source, target, mode: str) -> int:
                             keys.ssrc = ssrc
                             keys.frame_sent(frame)
                             proto.roq.send(data, frame, arrival)
-                            proto.transmit()
-                            if estimator is not None:
-                                estimator.on_sent((data[2] << 8) | data[3], len(data),
-                                                  time.monotonic())
+                            proto.transmit()        # (the estimator hears when it left)
                         for done in framer.pop_completed():
                             proto.roq.end_frame(done)
                     now = time.monotonic()

@@ -62,6 +62,10 @@ class RoqSenderProtocol(QuicConnectionProtocol):
         self.roq.heard(time.monotonic())
         super().datagram_received(data, addr)
 
+    def transmit(self) -> None:
+        super().transmit()
+        self.roq.on_transmitted(time.monotonic())    # which packets have now left
+
     def keep_alive(self) -> None:
         """A QUIC PING (acknowledged, so it also restarts the peer's idle timer); the caller
         transmits. (aioquic's protocol offers only an awaitable ping.)"""

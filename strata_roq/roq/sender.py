@@ -120,6 +120,11 @@ class RoqSender:
         self.on_reference_lost = None
         self._last_lost = -1
         self._last_heard: float | None = None
+        #: Called with (RTP seq, bytes, now) when a packet's bytes first leave in a QUIC
+        #: packet (see :meth:`on_transmitted`), when set.
+        self.on_wire = None
+        self._unwired: dict[int, deque] = {}        # stream id -> (end offset, seq, size)
+        self._unwired_datagrams: deque = deque()    # (seq, size) in sending order
 
     # -- sending ----------------------------------------------------------------------------
     def send(self, packet: bytes, frame: MediaFrame | None, now: float) -> bool:
@@ -141,6 +146,8 @@ class RoqSender:
                         state.close(cancelled=True)
                         self.stats.dropped_cancelled += 1
                         return False
+                    if self.on_wire is not None:
+                        self._await_wire(state.stream_id, writer, packet)
                     state.last_write = now
                     stats = self.stats
                     stats.packets += 1
@@ -175,6 +182,8 @@ class RoqSender:
             self.stats.streams_opened += 1
             self.quic.send_stream_data(sid, self._flow_prefix + encode_stream_record(packet))
             state.writer = self.quic._streams[sid].sender  # noqa: SLF001 - see writer
+            if self.on_wire is not None:
+                self._await_wire(sid, state.writer, packet)
             # Key frames, audio and PSI first, then the rest; newer before older in each.
             set_stream_rank(self.quic, sid, (0 if state.important else 1 << 61) - frame.index)
         else:                                  # cancelled or finished (the rest: hot path)
@@ -200,6 +209,8 @@ class RoqSender:
             try:
                 self.quic.send_stream_data(self._long_stream, data)
                 self._count(packet)
+                if self.on_wire is not None:
+                    self._await_wire(self._long_stream, None, packet)
                 return True
             except ValueError:        # the receiver stopped it: continue on a new stream
                 self._long_stream = None
@@ -208,6 +219,8 @@ class RoqSender:
         self.quic.send_stream_data(self._long_stream, self._flow_prefix + data)
         set_stream_rank(self.quic, self._long_stream, TOP)
         self._count(packet)
+        if self.on_wire is not None:
+            self._await_wire(self._long_stream, None, packet)
         return True
 
     def _send_datagram(self, packet: bytes) -> bool:
@@ -219,7 +232,48 @@ class RoqSender:
         self.quic.send_datagram_frame(payload)
         self.stats.datagrams += 1
         self._count(packet)
+        if self.on_wire is not None:
+            self._unwired_datagrams.append(((packet[2] << 8) | packet[3], len(packet)))
         return True
+
+    # -- when packets leave ------------------------------------------------------------------
+    def _await_wire(self, sid: int, writer, packet: bytes) -> None:
+        if writer is None:
+            writer = self.quic._streams[sid].sender  # noqa: SLF001
+        entry = (writer._buffer_stop, (packet[2] << 8) | packet[3], len(packet))  # noqa: SLF001
+        waiting = self._unwired.get(sid)
+        if waiting is None:
+            waiting = self._unwired[sid] = deque()
+        waiting.append(entry)
+
+    def on_transmitted(self, now: float) -> None:
+        """Call after QUIC wrote its packets: each RTP packet whose bytes have now left goes
+        to :attr:`on_wire`. aioquic holds written data behind its congestion window and its
+        pacer; stamped when written, a key frame's burst waiting there looked to the
+        delay-based estimate like a queue on the path (reported one round trip later as
+        queueing, it cut the rate). A stream reset before its data left takes its packets
+        with it: they never left."""
+        on_wire = self.on_wire
+        if on_wire is None:
+            return
+        streams = self.quic._streams  # noqa: SLF001
+        for sid in list(self._unwired):
+            waiting = self._unwired[sid]
+            stream = streams.get(sid)
+            if stream is None or stream.sender._reset_error_code is not None:  # noqa: SLF001
+                del self._unwired[sid]
+                continue
+            sent = stream.sender.highest_offset
+            while waiting and waiting[0][0] <= sent:
+                _, seq, size = waiting.popleft()
+                on_wire(seq, size, now)
+            if not waiting:
+                del self._unwired[sid]
+        waiting = self._unwired_datagrams
+        left = len(self.quic._datagrams_pending)  # noqa: SLF001
+        while len(waiting) > left:
+            seq, size = waiting.popleft()
+            on_wire(seq, size, now)
 
     def max_datagram_payload(self) -> int:
         """Room for a DATAGRAM payload in one QUIC packet (short header, AEAD tag, frame)."""

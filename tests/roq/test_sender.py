@@ -190,3 +190,66 @@ def test_after_a_collapse_the_window_climbs_back_in_slow_start():
     # past ssthresh the rest goes a window per round trip
     assert transfer_time(60_000 - 2_400 + 60_000, 2_400, 0.04, 60_000) == pytest.approx(
         0.04 * math.log2(25) + 0.04)
+
+
+
+def _numbered(i: int) -> bytes:
+    return bytes([0x80, 33]) + i.to_bytes(2, "big") + bytes(996)
+
+
+def _exchange(client, server, sender, start: float, end: float, deliver: bool) -> list:
+    """Millisecond steps of QUIC pacing its packets out (each step's departures reported);
+    ``deliver``: over a zero-delay link, acknowledgements included; else held back."""
+    held, t = [], start
+    while t < end:
+        out = client.datagrams_to_send(t)
+        sender.on_transmitted(t)
+        for data, _ in out:
+            if deliver:
+                server.receive_datagram(data, ("1.1.1.1", 1), t)
+            else:
+                held.append(data)
+        for data, _ in server.datagrams_to_send(t):
+            client.receive_datagram(data, ("2.2.2.2", 2), t)
+        t = round(t + 0.001, 3)
+    return held
+
+
+@pytest.mark.parametrize("mode", ["frame", "datagram"])
+def test_packets_are_stamped_when_they_leave_not_when_written(tmp_path, quic, mode):
+    """A key frame's burst written at once: QUIC's window lets part of it out now, the rest
+    as acknowledgements come. Each packet is reported once, when its bytes left."""
+    client, server = quic.pair(tmp_path)
+    quic.pump(client, server, 0.0, [])
+    sender = RoqSender(client, mode=mode)
+    wired: list[tuple[int, int, float]] = []
+    sender.on_wire = lambda seq, size, now: wired.append((seq, size, now))
+    frame = _frame(0, deadline=5.0)
+    for i in range(40):
+        assert sender.send(_numbered(i), frame, 0.1)
+    held = _exchange(client, server, sender, 0.1, 0.15, deliver=False)   # no acks yet
+    first = len(wired)
+    assert 0 < first < 40                           # the window held the rest
+    for data in held:                               # the acknowledgements come at 0.15
+        server.receive_datagram(data, ("1.1.1.1", 1), 0.15)
+    _exchange(client, server, sender, 0.15, 0.5, deliver=True)
+    assert [seq for seq, _, _ in wired] == list(range(40))     # each once, in order
+    assert all(size == 1000 for _, size, _ in wired)
+    assert all(0.1 <= now < 0.15 for _, _, now in wired[:first])
+    assert all(now >= 0.15 for _, _, now in wired[first:])      # not stamped at writing
+
+
+def test_a_frame_reset_before_it_left_is_never_reported(tmp_path, quic):
+    client, server = quic.pair(tmp_path)
+    quic.pump(client, server, 0.0, [])
+    sender = RoqSender(client, mode="frame")
+    wired: list[int] = []
+    sender.on_wire = lambda seq, size, now: wired.append(seq)
+    for i in range(40):
+        sender.send(_numbered(i), _frame(0, deadline=0.3), 0.1)
+    _exchange(client, server, sender, 0.1, 0.15, deliver=False)
+    first = len(wired)
+    assert 0 < first < 40
+    assert sender.expire(0.31) == 1                # the frame's deadline: its stream reset
+    _exchange(client, server, sender, 0.31, 0.5, deliver=True)
+    assert len(wired) == first and not sender._unwired     # noqa: SLF001
