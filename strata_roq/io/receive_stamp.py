@@ -12,13 +12,13 @@ stamp is when the datagram reached the host. (:class:`~strata_roq.io.udp.UdpSock
 from __future__ import annotations
 
 import fcntl
-import struct
 import time
+
+from strata_roq.io.udp import _TIMESPEC
 
 #: Linux ``SIOCGSTAMPNS``: the last datagram's receive time as a timespec (and the first call
 #: turns timestamping on for the socket).
 SIOCGSTAMPNS = 0x8907
-_TIMESPEC = struct.Struct("@qq")
 #: A stamp older than this at read time is not this datagram's (s).
 MAX_AGE = 1.0
 
