@@ -5,8 +5,8 @@ The receiver's congestion feedback (CCFB) reports each packet's arrival time, an
 delay-based estimate reads queueing from it. Stamped when a busy event loop got round to the
 datagram, a receiver waiting for the CPU would look to the sender like a queue on the path
 (and the spacing of arrivals, like the bottleneck's pace, would be the loop's). The kernel's
-stamp is when the datagram reached the host. (:class:`~strata_roq.io.udp.UdpSocket` gets the same from
-``SO_TIMESTAMPNS``; asyncio's own datagram transport drops ancillary data.)
+stamp is when the datagram reached the host. (:class:`~strata_roq.io.udp.UdpSocket` gets
+the same from ``SO_TIMESTAMPNS``; asyncio's own datagram transport drops ancillary data.)
 """
 
 from __future__ import annotations

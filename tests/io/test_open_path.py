@@ -17,8 +17,8 @@ from strata_roq.netsim.relay import UdpImpairmentRelay
 async def _handshake(one_way: float, tmp_path) -> tuple[float, float]:
     cert, key = load_or_generate(None, None, tmp_path)
     bound = receiver_protocol(lambda *a: None, 0.5)
-    server = await serve("127.0.0.1", 0, configuration=make_configuration(False, cert=cert, key=key),
-                         create_protocol=bound)
+    config = make_configuration(False, cert=cert, key=key)
+    server = await serve("127.0.0.1", 0, configuration=config, create_protocol=bound)
     port = server._transport.get_extra_info("sockname")[1]  # noqa: SLF001
     relay = UdpImpairmentRelay(("127.0.0.1", 0), ("127.0.0.1", port),
                                Link(delay=one_way), Link(delay=one_way))
