@@ -12,20 +12,24 @@ the same from ``SO_TIMESTAMPNS``; asyncio's own datagram transport drops ancilla
 from __future__ import annotations
 
 import fcntl
+import socket
 import time
 
 from strata_roq.io.udp import _TIMESPEC
 
-#: Linux ``SIOCGSTAMPNS``: the last datagram's receive time as a timespec (and the first call
-#: turns timestamping on for the socket).
+#: Linux ``SIOCGSTAMPNS``: the last datagram's receive time as a timespec. The first call
+#: turns timestamping on; the kernel does so a moment later (deferred work), and a datagram
+#: that came before reads as received at the call (age 0: no harm).
 SIOCGSTAMPNS = 0x8907
 #: A stamp older than this at read time is not this datagram's (s).
 MAX_AGE = 1.0
 
 
 class ReceiveStamps:
-    def __init__(self, fileno: int) -> None:
-        self._fd = fileno
+    def __init__(self, sock: socket.socket) -> None:
+        # (Not SO_TIMESTAMPNS: with it the stamp goes to ancillary data asyncio drops, and
+        # the ioctl finds none.)
+        self._fd = sock.fileno()
         self.stamped = 0            # arrivals taken from the kernel
         self.unstamped = 0          # the kernel had none (the first datagram) or it was stale
 

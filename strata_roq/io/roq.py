@@ -161,7 +161,7 @@ class RoqReceiverProtocol(QuicConnectionProtocol):
         super().connection_made(transport)
         sock = transport.get_extra_info("socket")
         if sock is not None and self.stamps is None:
-            type(self).stamps = ReceiveStamps(sock.fileno())   # one per server socket
+            type(self).stamps = ReceiveStamps(sock)   # one per server socket
 
     def datagram_received(self, data, addr) -> None:
         # the kernel's stamp of this very datagram: asyncio has just read it

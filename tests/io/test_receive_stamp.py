@@ -17,15 +17,16 @@ def sockets():
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rx.bind(("127.0.0.1", 0))
-    yield rx, tx, ReceiveStamps(rx.fileno())
+    yield rx, tx, ReceiveStamps(rx)
     rx.close()
     tx.close()
 
 
 def test_a_datagram_that_waited_keeps_its_arrival_time(sockets):
     rx, tx, stamps = sockets
-    assert stamps.arrival(5.0) == 5.0               # nothing received yet: no stamp ...
-    assert stamps.unstamped == 1                    # ... but stamping is on from now
+    assert stamps.arrival(5.0) == 5.0               # nothing received yet: no stamp
+    assert stamps.unstamped == 1                    # ... but stamping is asked for: the
+    time.sleep(0.1)                                 # kernel turns it on a moment later
     for wait in (0.05, 0.12):
         tx.sendto(b"rtp", rx.getsockname())
         time.sleep(wait)                            # the reader is busy elsewhere
@@ -39,6 +40,7 @@ def test_a_datagram_that_waited_keeps_its_arrival_time(sockets):
 def test_a_stamp_that_is_not_this_datagram_s_is_not_used(sockets):
     rx, tx, stamps = sockets
     stamps.arrival(0.0)
+    time.sleep(0.1)                                 # (stamping on: see above)
     tx.sendto(b"old", rx.getsockname())
     rx.recv(100)
     time.sleep(1.1)                                 # asked long after: not a fresh read
