@@ -71,12 +71,24 @@ class RoundController(RateController):
     *lowest* queueing delay of the round — what stands, not the jitter of a cellular
     scheduler's bursts. Queueing = one-way delay (send time → receiver's arrival time, any
     clock) above its 10-s minimum, so the reverse path does not count and clock offsets
-    cancel. Subclasses decide in :meth:`_end_round`."""
+    cancel. Subclasses decide in :meth:`_end_round`.
+
+    A round whose lowest queueing delay is above ``busy`` had the bottleneck busy
+    throughout: its bytes over the span of their *arrival* times (the receiver's clock) are
+    what the bottleneck serves — its :attr:`capacity`, which an application-limited flow's
+    delivery rate (only what was offered) never shows. One round is a few tens of
+    milliseconds and a dozen packets, and reads up to a third off on a busy host (measured
+    behind a relay sharing two cores with a CPU hog); so the capacity sums the busy rounds
+    of the last ``CAPACITY_WINDOW`` seconds, and is known once they span ``MIN_SPAN``."""
+
+    CAPACITY_WINDOW = 0.5
+    MIN_SPAN = 0.05
 
     def __init__(self, initial_rate: float = 125_000.0, mss: int = 1400,
-                 min_round: float = 0.01) -> None:
+                 min_round: float = 0.01, busy: float = 0.010) -> None:
         super().__init__(initial_rate, mss)
         self.min_round = min_round
+        self.busy = busy
         self._owd = WindowedMin(10.0)
         self._rtt = WindowedMin(10.0)
         self._round_start: float | None = None
@@ -84,6 +96,12 @@ class RoundController(RateController):
         self._round_bytes = 0
         self.queue_delay = 0.0
         self.delivery_rate = 0.0                  # bytes/s delivered over the last round
+        self.capacity = 0.0                       # bytes/s the bottleneck served when busy
+        self.capacity_at: float | None = None     # when that was last measured
+        self._busy: deque[tuple[float, int, float]] = deque()  # (time, bytes, arrival span)
+        self._first_arrival = float("inf")        # this round's earliest arrival ...
+        self._first_size = 0                      # ... and that packet's bytes
+        self._last_arrival = float("-inf")
 
     def on_ack(self, size: int, sent_at: float, received_at: float, now: float) -> None:
         super().on_ack(size, sent_at, received_at, now)
@@ -92,6 +110,9 @@ class RoundController(RateController):
         rtt_min = self._rtt.update(now, now - sent_at)
         self._round_queue = min(self._round_queue, self.queue_delay)
         self._round_bytes += size
+        if received_at < self._first_arrival:
+            self._first_arrival, self._first_size = received_at, size
+        self._last_arrival = max(self._last_arrival, received_at)
         if self._round_start is None:
             self._round_start = now
             return
@@ -99,8 +120,23 @@ class RoundController(RateController):
         if elapsed < max(rtt_min, self.min_round):
             return
         self.delivery_rate = self._round_bytes / elapsed
+        span = self._last_arrival - self._first_arrival
+        if self._round_queue > self.busy and span > 0:
+            # (the first arrival's bytes were served before the span began)
+            self._measure(self._round_bytes - self._first_size, span, now)
         self._end_round(self._round_queue, rtt_min)
         self._round_start, self._round_queue, self._round_bytes = now, float("inf"), 0
+        self._first_arrival, self._last_arrival = float("inf"), float("-inf")
+
+    def _measure(self, served: int, span: float, now: float) -> None:
+        busy = self._busy
+        busy.append((now, served, span))
+        while now - busy[0][0] > self.CAPACITY_WINDOW:
+            busy.popleft()
+        total = sum(b[2] for b in busy)
+        if total >= self.MIN_SPAN:
+            self.capacity = sum(b[1] for b in busy) / total
+            self.capacity_at = now
 
     def _end_round(self, queue: float, rtt_min: float) -> None:
         """A round ended with ``queue`` (s) as its lowest queueing delay."""

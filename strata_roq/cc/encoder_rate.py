@@ -29,6 +29,9 @@ from strata_roq.cc.rate_signal import RateSignal, RateTeller
 
 #: A standing queue is drained within this long (s).
 DRAIN = 1.0
+#: A capacity measured this long ago (s) still describes the path: queues stand at the key
+#: frames of a stream near the path's capacity, a few seconds apart.
+CAPACITY_FRESH = 3.0
 #: Feedback before the estimate may move the signal (s): the first rounds see a
 #: connection still starting (handshake, the first key frame, QUIC's slow start).
 WARMUP = 0.3
@@ -61,6 +64,8 @@ class EncoderRate:
         #: of it back (layer thinning): the estimate may grow to it, so the layer can return.
         self.demand_bps: float | None = None
         self._first_feedback: float | None = None
+        self._heard: float | None = None      # the last report (the silence rule moves
+                                              # ``_last_feedback`` on as it halves)
 
     def on_sent(self, seq: int, size: int, now: float) -> None:
         sent = self._sent
@@ -73,7 +78,7 @@ class EncoderRate:
         """``arrivals``: (RTP seq, arrival time or None) pairs from one CCFB report; arrival
         times on any clock (only their differences matter)."""
         ctrl = self.controller
-        self._last_feedback = now
+        self._last_feedback = self._heard = now
         if self._first_feedback is None:
             self._first_feedback = now
         sent = self._sent
@@ -104,6 +109,30 @@ class EncoderRate:
                 ctrl.pacing_rate = min(ctrl.pacing_rate, share * ctrl.delivery_rate)
         self.instant_bps = max(self.min_bps, ctrl.pacing_rate * 8)
         self.rate_bps = self.signal.update(min(self.max_bps, self.instant_bps))
+
+    def capacity_bps(self, now: float) -> float | None:
+        """What the path served while a queue stood on it (bit/s), if measured within
+        CAPACITY_FRESH seconds; None otherwise. Unlike :attr:`instant_bps` (a rate that drains
+        a queue, which an application-limited flow's delivery bounds) it says whether the
+        media *fits*: a key frame's queue on a path near its capacity drains by itself."""
+        ctrl = self.controller
+        at = getattr(ctrl, "capacity_at", None)
+        if at is None or now - at > CAPACITY_FRESH:
+            return None
+        return ctrl.capacity * 8
+
+    def carries_bps(self, now: float) -> float:
+        """What the path is known to carry of the media (bit/s), for a decision to thin it
+        (not the encoder's target): its :meth:`capacity_bps` while fresh; with no queue
+        standing, all it is offered — :attr:`demand_bps` (no evidence against it: a key
+        frame's burst, which cuts the estimate for a round, is no such evidence); once
+        feedback has stopped, only the estimate that the silence rule halves."""
+        capacity = self.capacity_bps(now)
+        if capacity is not None:
+            return capacity
+        if self._heard is None or now - self._heard > self.silence:
+            return self.instant_bps
+        return max(self.instant_bps, self.demand_bps or 0.0)
 
     def retell(self) -> None:
         """Tell the encoder at the next :meth:`poll` (it has just started sending)."""

@@ -4,9 +4,12 @@ The encoder may be out of reach (a camera in a van), or slow to follow the rate 
 gateway can still make the stream fit at once by removing the pictures nothing depends on
 (:mod:`strata_roq.media.thinning`). The rule is asymmetric, like the rate signal's: the
 layer goes as soon as the media (measured over the last ``window`` seconds, before thinning)
-exceeds the safe-rate estimate — a queue is building now — and comes back only after the
-estimate has covered the whole media rate for ``hold`` seconds, so a path at the edge does
-not flap between frame rates.
+exceeds the safe-rate estimate by more than ``tolerance`` — a queue is building now — and
+comes back only after the estimate has covered the whole media rate for ``hold`` seconds,
+so a path at the edge does not flap between frame rates. The tolerance (5 %) is the
+measurements' own noise: a one-second window that holds a key frame reads a few per cent
+above the stream's rate, and a capacity measured over a few busy rounds varies by as much;
+a stream 3 % under its path's capacity was thinned on that alone.
 
 Sans-I/O: bytes and times in, a decision out.
 """
@@ -17,9 +20,10 @@ from collections import deque
 
 
 class LayerPolicy:
-    def __init__(self, window: float = 1.0, hold: float = 2.0) -> None:
+    def __init__(self, window: float = 1.0, hold: float = 2.0, tolerance: float = 0.05) -> None:
         self.window = window
         self.hold = hold
+        self.tolerance = tolerance
         self.dropping = False
         self.switches = 0
         self.seconds_dropping = 0.0
@@ -49,7 +53,8 @@ class LayerPolicy:
         """Whether the disposable layer is dropped now, given the path's safe rate."""
         media = self.media_bps(now)
         if not self.dropping:
-            if media > safe_bps and self._first is not None and now - self._first >= self.window:
+            if media > safe_bps * (1 + self.tolerance) and self._first is not None and \
+                    now - self._first >= self.window:
                 self._switch(True, now)
         elif safe_bps < media:
             self._fits_since = None

@@ -497,16 +497,20 @@ class _Layers:
             if self._own_estimator:
                 est.poll(now)                 # (its silence rule: no feedback, no rate)
             est.demand_bps = self.policy.media_bps(now)
-        self.thinner.drop_disposable = self.policy.update(self.safe_bps(), now)
+        self.thinner.drop_disposable = self.policy.update(self.safe_bps(now), now)
 
-    def safe_bps(self) -> float:
+    def safe_bps(self, now: float) -> float:
         """What the path(s) carry of the media itself: over bonded paths, less what the
-        bonding adds on top (duplicates, repairs, retransmissions)."""
+        bonding adds on top (duplicates, repairs, retransmissions); over one path, its
+        capacity as measured under a standing queue: the media fits or it does not."""
         est = self.estimator
-        return est.instant_bps / est.overhead if self._bonded else est.instant_bps
+        return est.instant_bps / est.overhead if self._bonded else est.carries_bps(now)
 
     def stats(self, now: float) -> dict:
-        return {**self.policy.stats(now), "safe_bps": int(self.safe_bps()),
+        extra = {} if self._bonded else {
+            "capacity_bps": int(self.estimator.capacity_bps(now) or 0),
+            "estimate_bps": int(self.estimator.instant_bps)}
+        return {**self.policy.stats(now), "safe_bps": int(self.safe_bps(now)), **extra,
                 **self.thinner.stats.as_dict()}
 
 

@@ -11,7 +11,7 @@ from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.events import ConnectionTerminated
 
 from strata_roq.io.receive_stamp import ReceiveStamps
-from strata_roq.roq.feedback import BONDED_CCFB_INTERVAL, CCFB_INTERVAL, CcfbFeedback, RtcpChannel
+from strata_roq.roq.feedback import CCFB_INTERVAL, MIN_CCFB_INTERVAL, CcfbFeedback, RtcpChannel
 from strata_roq.roq.framing import ALPN
 from strata_roq.roq.receiver import RoqPacket, RoqReceiver
 from strata_roq.roq.sender import RoqSender
@@ -63,8 +63,14 @@ class RoqSenderProtocol(QuicConnectionProtocol):
         super().datagram_received(data, addr)
 
     def transmit(self) -> None:
+        # Packets that leave now are stamped with the time *before* the writes: a process
+        # that loses the CPU between its sendto and the stamp after it would date them late,
+        # and one such too-short one-way delay, kept as the path's minimum for 10 s, read
+        # as a standing queue on every packet after it (every round "busy", the capacity
+        # the delivery rate less its idle gaps). Early only ever lengthens a delay.
+        before = time.monotonic()
         super().transmit()
-        self.roq.on_transmitted(time.monotonic())    # which packets have now left
+        self.roq.on_transmitted(before)              # which packets have now left
 
     def keep_alive(self) -> None:
         """A QUIC PING (acknowledged, so it also restarts the peer's idle timer); the caller
@@ -104,8 +110,6 @@ class RoqReceiverProtocol(QuicConnectionProtocol):
     instances: list["RoqReceiverProtocol"] = []
     #: Send RFC 8888 CCFB back to the sender every this many seconds (None: no feedback).
     feedback_interval: float | None = CCFB_INTERVAL
-    #: Set once the connection joins a bonded session: faster feedback (see the loop).
-    bonded = False
     #: Kernel receive stamps of the server socket (set by the first connection).
     stamps: ReceiveStamps | None = None
 
@@ -125,13 +129,12 @@ class RoqReceiverProtocol(QuicConnectionProtocol):
     async def _feedback_loop(self) -> None:
         """Report arrivals even when no further packets come (the end of a stream)."""
         while True:
-            if self.bonded:
-                # A bonded path's sender finds losses from these reports: every 25 ms, but
-                # not more often than a quarter of the round trip — a 600 ms satellite
-                # gains nothing from it, and its sender then took it for lossy and left it.
-                loss = self._quic._loss  # noqa: SLF001 - aioquic exposes no public RTT
-                rtt = loss._rtt_smoothed if loss._rtt_initialized else 0.1  # noqa: SLF001
-                self.feedback.interval = min(CCFB_INTERVAL, max(BONDED_CCFB_INTERVAL, rtt / 4))
+            # Every quarter round trip within 25-100 ms (see CCFB_INTERVAL): a sender finds
+            # losses and capacity falls from these reports, and a 600 ms satellite's,
+            # reported every 25 ms, took its path for lossy and left it.
+            loss = self._quic._loss  # noqa: SLF001 - aioquic exposes no public RTT
+            rtt = loss._rtt_smoothed if loss._rtt_initialized else 0.1  # noqa: SLF001
+            self.feedback.interval = min(CCFB_INTERVAL, max(MIN_CCFB_INTERVAL, rtt / 4))
             await asyncio.sleep(self.feedback.interval)
             report = self.feedback.poll(time.monotonic())
             if report is not None:

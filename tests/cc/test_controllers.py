@@ -98,3 +98,23 @@ def test_windowed_extremes():
 def test_unknown_controller_is_named():
     with pytest.raises(ValueError, match="unknown congestion controller 'cubic'"):
         make_controller("cubic")
+
+
+def test_capacity_is_measured_only_while_a_queue_stands():
+    """Bytes over the span of their arrivals, in rounds whose lowest queueing delay is above
+    ``busy``: what the bottleneck serves. Without a queue, only what was offered arrives."""
+    def flow(ctrl, offered_bps, capacity_bps, seconds):
+        size, served_at, t, reports = 1200, 0.0, 0.0, []
+        while t < seconds:
+            served_at = max(served_at, t) + size * 8 / capacity_bps     # FIFO bottleneck
+            reports.append((size, t, served_at + 0.015))
+            t += size * 8 / offered_bps
+            while reports and reports[0][2] + 0.015 <= t:               # 15 ms back
+                s, at, arrival = reports.pop(0)
+                ctrl.on_ack(s, at, arrival, arrival + 0.015)
+        return ctrl
+
+    idle = flow(GradientController(), 2e6, 4e6, 3.0)
+    assert idle.capacity_at is None
+    busy = flow(GradientController(), 5e6, 4e6, 3.0)   # over capacity: a queue builds
+    assert busy.capacity_at is not None and abs(busy.capacity * 8 - 4e6) < 0.02 * 4e6

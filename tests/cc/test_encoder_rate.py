@@ -93,3 +93,69 @@ def test_the_estimate_is_capped_by_delivery_unless_a_demand_is_known():
     thinned.demand_bps = 2.4e6        # the sender thins a 2.4 Mbit/s source to 1.2
     _clean_path(thinned, 1.2e6, 6.0)
     assert thinned.rate_bps >= 0.95 * 2.4e6
+
+
+def _near_capacity_stream(est, policy, *, cut_at=8.0, duration=10.0):
+    """testsrc's 3.2 Mbit/s (a 40 kB key frame every 2 s, CBR) through a bottleneck of 3.8
+    that falls to 2.16 Mbit/s at ``cut_at`` (15 ms one way, 200 ms queue), CCFB every 25 ms;
+    the layer policy asks the estimator what the path carries. Returns (time of the first
+    decision to thin, the largest queueing delay before the cut)."""
+    import random
+
+    from strata_roq.netsim.link import Link
+
+    trace = trace_from_rates([(0, 3.8e6), (cut_at, 2.16e6)], duration + 1)
+    fwd = Link(delay=0.015, trace=trace, queue_limit=0.2, rng=random.Random(1))
+    size, frame, seq, t = 1200, 1 / 30, 0, 0.0
+    next_frame, next_report, arrivals = 0.0, 0.025, []
+    first_drop, worst = None, 0.0
+    index = 0
+    while t < duration:
+        t = min(x for x in (fwd.next_time(), next_frame, next_report) if x is not None)
+        for s, sent_at in fwd.poll(t):
+            arrivals.append((s, t))
+            if sent_at < cut_at:
+                worst = max(worst, t - sent_at - 0.015)
+        if t >= next_report:
+            est.on_feedback(list(arrivals), t + 0.015)
+            arrivals.clear()
+            next_report += 0.025
+        if t >= next_frame:
+            nbytes = 40_000 if index % 60 == 0 else int((3.2e6 / 4 - 40_000) / 59)
+            for _ in range(-(-nbytes // size)):
+                fwd.send((seq, t), t, size)
+                est.on_sent(seq, size, t)
+                policy.on_media(size, t)
+                seq = (seq + 1) & 0xFFFF
+            index += 1
+            next_frame += frame
+            est.demand_bps = policy.media_bps(t)
+            if policy.update(est.carries_bps(t), t) and first_drop is None:
+                first_drop = t
+    return first_drop, worst
+
+
+def test_a_key_frames_queue_near_capacity_is_no_misfit_but_a_cut_is():
+    """Layer thinning asks what the path *carries* (its capacity, measured while a queue
+    stands), not the drain rate the controller chose: a key frame's queue on a path at 85 %
+    of its capacity cut the estimate under the media for a round, and thinning on that
+    dropped pictures from a stream that fitted (here at 2.1 s instead of after the cut)."""
+    from strata_roq.cc.layer_policy import LayerPolicy
+
+    est = EncoderRate(100e6, max_bps=1e9)
+    first_drop, worst = _near_capacity_stream(est, LayerPolicy())
+    assert worst > 0.05                             # the key frames do queue ...
+    assert 8.0 < first_drop < 8.3, first_drop       # ... but only the cut thins
+    cap = est.capacity_bps(10.0)
+    assert cap is not None and abs(cap - 2.16e6) < 0.1 * 2.16e6, cap
+
+
+def test_what_the_path_carries_without_a_standing_queue_or_feedback():
+    est = EncoderRate(1.2e6, max_bps=10e6)
+    est.demand_bps = 3e6
+    seq, t = _clean_path(est, 1.2e6, 3.0)
+    assert est.capacity_bps(t) is None                # no queue has stood: unknown
+    assert est.carries_bps(t) >= 3e6                  # all it is offered, as far as we know
+    before = est.rate_bps
+    est.poll(t + 1.5)                                 # reports stopped: the silence rule
+    assert est.carries_bps(t + 1.5) == est.instant_bps <= before / 2

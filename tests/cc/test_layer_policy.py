@@ -40,3 +40,10 @@ def test_no_decision_before_a_window_of_media_was_seen():
     policy = LayerPolicy(window=1.0)
     t = feed(policy, 3e6, 0.0, 0.3)
     assert policy.update(1e6, t) is False
+
+
+def test_a_media_rate_within_the_measurements_noise_of_the_estimate_is_kept():
+    policy = LayerPolicy(window=1.0, tolerance=0.05)
+    t = feed(policy, 3e6, 0.0, 1.5)
+    assert policy.update(2.9e6, t) is False         # 3 % over: a key frame in the window
+    assert policy.update(2.8e6, t) is True          # 7 % over: it does not fit
