@@ -196,6 +196,8 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
                 continue
             if not gate.join(conn, join[0], join[1], now):
                 refuse(conn)
+            else:
+                conn.bonded = True    # its sender detects losses from our reports alone
 
     def on_packet(packet, conn) -> None:
         now = time.monotonic()

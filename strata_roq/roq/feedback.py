@@ -20,16 +20,19 @@ from strata_roq.rtp.ntp import ntp_from_seconds
 
 #: CCFB reports at most this many packets per SSRC (RFC 8888 allows 16384).
 MAX_REPORTED = 4096
-# How often a receiver reports arrivals (CCFB): every quarter round trip, within 25-100 ms.
+# How often a receiver reports arrivals (CCFB): every quarter round trip, at least every
+# 100 ms, at most every 25 ms on a bonded session's paths and every 50 ms on a single path.
 # A bonded sender learns of a loss only from these reports (every 100 ms made a lost key-
-# frame packet's repair start too late for a 500 ms budget), and a single path's rate loop
-# sees a capacity fall only through them: at 100 ms, media 50 % above a path that had just
-# narrowed filled its 200 ms queue before the sender knew (the queue overflowed, the frames
-# behind the losses missed their deadline). 25 ms costs ~40 small RTCP packets a second; a
-# 600 ms satellite gains nothing from more than one per 100 ms. The simulator reports
-# every 20 ms.
+# frame packet's repair start too late for a 500 ms budget). A single path's rate loop sees
+# a capacity fall only through them: at 100 ms, media 50 % above a path that had just
+# narrowed filled its 200 ms queue before the sender knew (the queue overflowed, frames
+# behind the losses missed their deadline); at 25 ms the encoder loop around a 600 ms
+# outage broke pictures beside two CPU hogs (3 runs in 4, against 0 at 50 or 100 ms). A
+# 600 ms satellite gains nothing from more than one per 100 ms. The simulator reports every
+# 20 ms.
 CCFB_INTERVAL = 0.1
 MIN_CCFB_INTERVAL = 0.025
+SINGLE_CCFB_INTERVAL = 0.05
 
 
 class RtcpChannel:

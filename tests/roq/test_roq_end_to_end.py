@@ -78,7 +78,7 @@ def test_all_frames_arrive_in_time(mode, tmp_path):
         assert stats["datagrams"] > 100 and stats["dropped_too_big"] == 0
     assert "CLIENT_HANDSHAKE_TRAFFIC_SECRET" in keylog.read_text()
     # RTCP over RoQ (§5.4): Sender Reports out, RFC 8888 CCFB back, QUIC's own RTT state
-    # (every quarter round trip, at least every 25 ms: a 4-s stream on loopback, ~160)
-    assert stats["rtcp_sent"] >= 3 and stats["ccfb_reports"] > 100
+    # (every quarter round trip, at most every 50 ms: a 4-s stream on loopback, ~80)
+    assert stats["rtcp_sent"] >= 3 and stats["ccfb_reports"] > 60
     assert stats["ccfb_received"] >= 0.99 * stats["packets"]
     assert stats["quic"]["srtt_ms"] is not None and stats["quic"]["min_rtt_ms"] < 50
