@@ -11,7 +11,7 @@ from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.events import ConnectionTerminated
 
 from strata_roq.io.receive_stamp import ReceiveStamps
-from strata_roq.roq.feedback import (CCFB_INTERVAL, MIN_CCFB_INTERVAL, SINGLE_CCFB_INTERVAL,
+from strata_roq.roq.feedback import (CCFB_INTERVAL, BONDED_CCFB_INTERVAL, SINGLE_CCFB_INTERVAL,
                                     CcfbFeedback, RtcpChannel)
 from strata_roq.roq.framing import ALPN
 from strata_roq.roq.receiver import RoqPacket, RoqReceiver
@@ -137,7 +137,7 @@ class RoqReceiverProtocol(QuicConnectionProtocol):
             # satellite gains nothing from more, and its sender took it for lossy and left it.
             loss = self._quic._loss  # noqa: SLF001 - aioquic exposes no public RTT
             rtt = loss._rtt_smoothed if loss._rtt_initialized else 0.1  # noqa: SLF001
-            shortest = MIN_CCFB_INTERVAL if self.bonded else SINGLE_CCFB_INTERVAL
+            shortest = BONDED_CCFB_INTERVAL if self.bonded else SINGLE_CCFB_INTERVAL
             self.feedback.interval = min(CCFB_INTERVAL, max(shortest, rtt / 4))
             await asyncio.sleep(self.feedback.interval)
             report = self.feedback.poll(time.monotonic())

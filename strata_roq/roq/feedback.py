@@ -31,7 +31,7 @@ MAX_REPORTED = 4096
 # 600 ms satellite gains nothing from more than one per 100 ms. The simulator reports every
 # 20 ms.
 CCFB_INTERVAL = 0.1
-MIN_CCFB_INTERVAL = 0.025
+BONDED_CCFB_INTERVAL = 0.025
 SINGLE_CCFB_INTERVAL = 0.05
 
 
