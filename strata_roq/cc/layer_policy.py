@@ -9,7 +9,7 @@ comes back only after the estimate has covered the whole media rate for ``hold``
 so a path at the edge does not flap between frame rates. The tolerance (5 %) is the
 measurements' own noise: a one-second window that holds a key frame reads a few per cent
 above the stream's rate, and a capacity measured over a few busy rounds varies by as much;
-a stream 3 % under its path's capacity was thinned on that alone.
+a stream that fitted its path read 0.6 % over the measured capacity and was thinned.
 
 Sans-I/O: bytes and times in, a decision out.
 """
