@@ -25,28 +25,26 @@ PSEUDO = 0.5                 # pseudo-count of losses from the good state (clean
 
 
 class GilbertElliott:
-    """Windowed transition counts of one path's received (False) / lost (True) sequence."""
+    """Windowed transition counts of one path's received (False) / lost (True) sequence.
+    A transition is counted at ``2 * previous + lost`` (0: good→good, 1: good→bad,
+    2: bad→good, 3: bad→bad); it is called for every acknowledged packet, so kept lean."""
 
     def __init__(self, window: float = WINDOW) -> None:
         self.window = window
-        self._events: deque[tuple[float, bool, bool]] = deque()  # (time, previous, lost)
-        self._counts = {(False, False): 0, (False, True): 0, (True, False): 0, (True, True): 0}
-        self._last: bool = False
+        self._events: deque[tuple[float, int]] = deque()   # (time, transition)
+        self._counts = [0, 0, 0, 0]
         self.last_lost = False
 
     def observe(self, lost: bool, now: float) -> None:
-        key = (self._last, lost)
-        self._events.append((now, self._last, lost))
-        self._counts[key] += 1
-        self._last = lost
-        self.last_lost = lost
-        self._expire(now)
-
-    def _expire(self, now: float) -> None:
+        transition = 2 * self.last_lost + lost
         events = self._events
-        while events and now - events[0][0] > self.window:
-            _, prev, lost = events.popleft()
-            self._counts[(prev, lost)] -= 1
+        events.append((now, transition))
+        counts = self._counts
+        counts[transition] += 1
+        self.last_lost = lost
+        horizon = now - self.window
+        while events[0][0] < horizon:
+            counts[events.popleft()[1]] -= 1
 
     @property
     def samples(self) -> int:
@@ -56,13 +54,13 @@ class GilbertElliott:
     def p(self) -> float:
         """P(good → bad)."""
         c = self._counts
-        return (c[(False, True)] + PSEUDO) / (c[(False, False)] + c[(False, True)] + 2 * PSEUDO)
+        return (c[1] + PSEUDO) / (c[0] + c[1] + 2 * PSEUDO)
 
     @property
     def r(self) -> float:
         """P(bad → good)."""
         c = self._counts
-        return (c[(True, False)] + 1.0) / (c[(True, False)] + c[(True, True)] + 1.0)
+        return (c[2] + 1.0) / (c[2] + c[3] + 1.0)
 
     @property
     def loss_rate(self) -> float:
@@ -136,7 +134,8 @@ class BurstDetector:
                     self.bursts += 1
         else:
             self._consecutive = 0
-            self.update(now)
+            if self.bad and now - self._last_loss >= self.clean:    # update(), inlined:
+                self.bad = False                                     # called per packet
 
     def update(self, now: float) -> bool:
         if self.bad and self._last_loss is not None and now - self._last_loss >= self.clean:

@@ -55,14 +55,12 @@ class BlockEncoder:
             raise ValueError(f"a block holds 1..{MAX_K} packets, not {len(packets)}")
         self.k = len(packets)
         size = self.symbol_size = slot_size(max(map(len, packets)))
-        data = bytearray(self.k * size)           # zero padding comes free
-        for i, p in enumerate(packets):
-            at = i * size
+        slots = []                                # zero padding comes from bytes(n)
+        for p in packets:
             n = len(p)
-            data[at] = n >> 8
-            data[at + 1] = n & 0xFF
-            data[at + 2:at + 2 + n] = p
-        self._encoder = raptorq.Encoder.with_defaults(bytes(data), self.symbol_size + _PAYLOAD_ID)
+            slots += (n.to_bytes(2, "big"), p, bytes(size - 2 - n))
+        data = b"".join(slots)
+        self._encoder = raptorq.Encoder.with_defaults(data, self.symbol_size + _PAYLOAD_ID)
         self.repairs_made = 0
 
     def repair(self, count: int) -> list[bytes]:

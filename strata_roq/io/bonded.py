@@ -19,6 +19,7 @@ import asyncio
 import logging
 import socket
 import time
+from collections.abc import Callable
 
 from aioquic.quic.connection import QuicConnection
 
@@ -96,6 +97,8 @@ class BondedDriver:
         self.paths = paths
         self.token = token or new_token()        # joins the paths at the receiver
         self.ssrc = ssrc
+        #: The one clock every step reads (a benchmark or test drives it in virtual time).
+        self.clock: Callable[[], float] = time.monotonic
         self.radio = None                        # a RadioFeed, when --path-metrics is given
         self.left_out: set[int] = set()          # paths that could not even bind
         self.disconnects = [0] * len(paths)      # connections lost (closed, timed out)
@@ -120,7 +123,7 @@ class BondedDriver:
             fec.headroom = lambda: fec_headroom(sender.backlog_seconds(),
                                                 fec.policy.max_overhead)
             fec.repair_paths = lambda deadline: sender.paths_in_time(
-                1400, deadline, time.monotonic())
+                1400, deadline, self.clock())
         self._task: asyncio.Task | None = None
         self._redial: list[asyncio.Task | None] = [None] * len(paths)
         self._last_sent = [0.0] * len(paths)    # last packet (or PING) on each connection
@@ -156,10 +159,10 @@ class BondedDriver:
             proto.roq.on_ccfb = lambda arrivals, now, i=i: self._on_ccfb(i, arrivals, now)
             proto.roq.on_reference_lost = self._reference_lost
             self.protocols[i] = proto
-            self._last_sent[i] = time.monotonic()
+            self._last_sent[i] = self.clock()
             self.paths[i].reachable = True
             self.paths[i].seed_rtt(handshake_rtt(proto))
-            self.sender.reset_path(i, time.monotonic())
+            self.sender.reset_path(i, self.clock())
             log.info("path %s connected", self.paths[i].name)
         except (ConnectionError, OSError) as exc:
             self.paths[i].alive = self.paths[i].reachable = False
@@ -191,7 +194,7 @@ class BondedDriver:
         has left the scheduler (pacing may hold some back for a while)."""
         self._ending[frame.index] = frame
         if self.fec is not None:
-            now = time.monotonic()
+            now = self.clock()
             for repair in self.fec.end_frame(frame.starts_gop, now):
                 self.sender.push(repair, now)
 
@@ -247,7 +250,7 @@ class BondedDriver:
             self.on_reference_lost(index)
 
     def kick(self) -> None:
-        self._step(time.monotonic())
+        self._step(self.clock())
 
     def _step(self, now: float) -> None:
         self._check_connections()
@@ -337,7 +340,7 @@ class BondedDriver:
 
     async def _loop(self) -> None:
         while True:
-            now = time.monotonic()
+            now = self.clock()
             self.sender.check_timeouts(now)
             self._step(now)
             nxt = self.sender.next_timer(now)
