@@ -8,6 +8,7 @@ const S = window.strata = {
   state: "starting", error: null, connectAt: null, firstPictureAt: null,
   videoReceived: 0, videoDecoded: 0, videoSkipped: 0, audioReceived: 0, audioDecoded: 0,
   framesReset: 0, bytes: 0, latencies: [], catchup: 0, decodeErrors: 0, renderedIndices: [],
+  avOffsets: [], audioResyncs: 0, audioHolds: 0, audioTightened: 0, audioLead: 0,
 };
 const canvas = document.getElementById("video");
 const ctx2d = canvas.getContext("2d");
@@ -39,26 +40,29 @@ const pending = new Map();
 function makeVideoDecoder(info) {
   const decoder = new VideoDecoder({
     output: frame => {
-      if (canvas.width !== frame.displayWidth) {
-        canvas.width = frame.displayWidth; canvas.height = frame.displayHeight;
-      }
-      ctx2d.drawImage(frame, 0, 0);
       const meta = decodeMeta.get(frame.timestamp);
       decodeMeta.delete(frame.timestamp);
-      frame.close();
-      S.videoDecoded++;
-      if (S.firstPictureAt === null) S.firstPictureAt = performance.now();
-      if (meta) {
-        S.renderedIndices.push(meta.source);
-        if (!meta.catchup && meta.capture) {
-          S.latencies.push(Date.now() + clockOffset - meta.capture);
-        }
-      }
+      shown.push({frame, meta});
+      paintDue();
     },
     error: e => { S.decodeErrors++; S.error = String(e); needKey = true; videoDecoder = null; },
   });
   decoder.configure({codec: info.video.codec, optimizeForLatency: true});
   return decoder;
+}
+
+function paint({frame, meta}) {
+  if (canvas.width !== frame.displayWidth) {
+    canvas.width = frame.displayWidth; canvas.height = frame.displayHeight;
+  }
+  ctx2d.drawImage(frame, 0, 0);
+  frame.close();
+  S.videoDecoded++;
+  if (S.firstPictureAt === null) S.firstPictureAt = performance.now();
+  if (meta) {
+    S.renderedIndices.push(meta.source);
+    if (!meta.catchup && meta.capture) S.latencies.push(Date.now() + clockOffset - meta.capture);
+  }
 }
 const decodeMeta = new Map();
 
@@ -93,8 +97,9 @@ function drainVideo(info) {
   }
 }
 
-// ---- audio: independent AAC frames, decoded and scheduled on Web Audio ------------------
-let audioDecoder = null, audioCtx = null, audioTime = 0;
+// ---- audio: independent AAC or Opus frames, decoded and scheduled on Web Audio ----------
+let audioDecoder = null, audioCtx = null;
+const arrivals = new Map();                     // pts -> performance.now() it arrived
 function onAudio(info, f) {
   S.audioReceived++;
   if (!info.audio) return;
@@ -107,18 +112,123 @@ function onAudio(info, f) {
         for (let c = 0; c < data.numberOfChannels; c++) {
           data.copyTo(buf.getChannelData(c), {planeIndex: c, format: "f32-planar"});
         }
+        const came = arrivals.get(data.timestamp);
+        arrivals.delete(data.timestamp);
+        // its arrival on the context's clock (which may not have been running yet then)
+        const ago = came === undefined ? 0 : (performance.now() - came) / 1000;
+        const at = audioSlot(data.timestamp, audioCtx.currentTime - ago);
         data.close();
+        if (at === null) return;                // the context's clock is not running yet
         const src = audioCtx.createBufferSource();
         src.buffer = buf; src.connect(audioCtx.destination);
-        const now = audioCtx.currentTime;
-        if (audioTime < now || audioTime > now + 0.3) audioTime = now + 0.02;
-        src.start(audioTime); audioTime += buf.duration;
+        src.start(at);
       },
       error: e => { S.decodeErrors++; S.error = String(e); audioDecoder = null; },
     });
     audioDecoder.configure(info.audio);
   }
+  arrivals.set(f.pts, f.arrived);
+  if (arrivals.size > 500) arrivals.delete(arrivals.keys().next().value);
   audioDecoder.decode(new EncodedAudioChunk({type: "key", timestamp: f.pts, data: f.data}));
+}
+
+// ---- A/V sync: the sound is the clock, pictures wait for it ------------------------------
+// A media timestamp (µs) plays out at anchor.at + (pts - anchor.pts) / 1e6 on the audio
+// context's clock, set once that clock runs. The anchor puts the sound ``lead`` after the
+// arrival of the fastest audio frame of the last second (arrival as the frame came in, not
+// when it was decoded: a main thread busy with the catch-up GOP would otherwise start the
+// clock late for good). Each audio frame is placed by its own timestamp (a lost one leaves a
+// gap instead of pulling the rest early); frames too late for their place for 300 ms move
+// the anchor later, and when even the fastest frames of a second find more than 30 ms of
+// spare cushion the anchor comes earlier. Pictures are painted when the sound of their
+// timestamp is being heard (output latency included). Pictures that stay late — more than
+// 45 ms behind their sound (the threshold of detectability for sound ahead of picture) for
+// 300 ms — hold the sound back by the least of that lateness; a burst of late pictures (a
+// stall) is only painted late. The hold-back is given back 10 ms every half second once 3 s
+// pass without one. Lateness does not hold the sound back for a second after the clock
+// starts (the decoder is still working through the catch-up GOP) nor for half a second
+// after the anchor moves. Without sound (none in the feed, or the context not running)
+// pictures are painted as they are decoded. Every picture's offset from its sound is kept
+// in ``strata.avOffsets`` (ms, positive: the picture came late).
+const LEAD = 0.04, MAX_LEAD = 0.3, EARLY = 0.008, LATE = 0.045, PERSIST = 300;
+const CUSHION = 0.03, WINDOW = 1.0;
+let anchor = null, calmUntil = 0, lead = LEAD, lastHold = 0, paintTimer = null, lateSince = null;
+let lateRun = [];                               // [time, lateness] of pictures late in a row
+let slack = [];                                 // [arrival, playout - arrival] of recent audio
+const shown = [];                               // decoded pictures waiting for their time
+
+function playout(pts) { return anchor.at + (pts - anchor.pts) / 1e6; }
+
+function moved(calm) { slack = []; lateRun = []; calmUntil = performance.now() + calm; }
+
+function audioSlot(pts, arrived) {
+  const now = audioCtx.currentTime;
+  if (anchor === null) {
+    if (audioCtx.state !== "running" || now === 0) return null;
+    anchor = {pts, at: arrived + lead}; moved(1000);    // (the first decodes lag: late)
+  } else if (playout(pts) > now + MAX_LEAD + 0.5) {     // the timestamps jumped
+    anchor = {pts, at: now + lead}; moved(500); S.audioResyncs++;
+  }
+  if (playout(pts) < now) {                              // too late for its place: played
+    const t = performance.now();                         // at once, and only lateness that
+    if (lateSince === null) lateSince = t;               // lasts (not a stall's burst)
+    if (t - lateSince < PERSIST || t < calmUntil) return now;   // moves the anchor
+    anchor = {pts, at: Math.max(arrived + lead, now + 0.01)}; moved(500); S.audioResyncs++;
+  }
+  lateSince = null;
+  slack.push([arrived, playout(pts) - arrived]);
+  while (slack.length && slack[0][0] < arrived - WINDOW) slack.shift();
+  if (slack.length >= 20 && arrived - slack[0][0] > WINDOW * 0.9) {
+    const spare = Math.min(...slack.map(x => x[1])) - lead;
+    if (spare > CUSHION) { anchor.at -= spare; moved(500); S.audioTightened++; }
+  }
+  return playout(pts);
+}
+
+function audioHeard() {                         // the context time being heard right now
+  const ts = audioCtx.getOutputTimestamp ? audioCtx.getOutputTimestamp() : null;
+  if (ts && ts.contextTime > 0 && ts.performanceTime > 0) {
+    return ts.contextTime + (performance.now() - ts.performanceTime) / 1000;
+  }
+  return audioCtx.currentTime - (audioCtx.baseLatency || 0) - (audioCtx.outputLatency || 0);
+}
+
+function judge(late) {
+  const t = performance.now();
+  S.avOffsets.push(late * 1000);
+  if (t < calmUntil) return;
+  if (late <= LATE) { lateRun = []; return; }
+  lateRun.push([t, late]);
+  if (t - lateRun[0][0] >= PERSIST && lateRun.length >= 5 && lead < MAX_LEAD) {
+    const hold = Math.min(Math.min(...lateRun.map(x => x[1])), MAX_LEAD - lead);
+    lead += hold; anchor.at += hold; lastHold = t; moved(500);
+    S.audioHolds++;
+  }
+}
+
+function paintDue() {
+  const clocked = anchor !== null && audioCtx.state === "running" && shown.length < 30;
+  if (clocked && lead > LEAD && performance.now() - lastHold > 3000) {
+    const back = Math.min(0.01, lead - LEAD);
+    lead -= back; anchor.at -= back; lastHold = performance.now() - 2500; slack = [];
+  }
+  S.audioLead = lead;
+  while (shown.length) {
+    const item = shown[0];
+    if (clocked) {
+      const late = audioHeard() - playout(item.frame.timestamp);
+      if (late < -EARLY) {
+        if (paintTimer === null) {
+          paintTimer = setTimeout(() => { paintTimer = null; paintDue(); },
+                                  Math.min(50, -late * 1000 - 4));
+        }
+        return;
+      }
+      if (item.meta && !item.meta.catchup) judge(late);
+    }
+    shown.shift();
+    paint(item);
+  }
 }
 
 // ---- transport -----------------------------------------------------------------------------
@@ -180,13 +290,16 @@ setInterval(() => {
   const recent = S.latencies.slice(-300).sort((a, b) => a - b);
   const pct = p => recent.length ? recent[Math.min(recent.length - 1, Math.floor(p * recent.length))].toFixed(0) : "-";
   const fps = (S.videoDecoded - lastDecoded) * 2, rate = (S.bytes - lastBytes) * 16 / 1e6;
+  const av = S.avOffsets.slice(-300).map(Math.abs).sort((a, b) => a - b);
+  const avp95 = av.length ? av[Math.min(av.length - 1, Math.floor(0.95 * av.length))].toFixed(0) : "-";
   lastDecoded = S.videoDecoded; lastBytes = S.bytes;
   if (S.state === "connected" || S.state === "closed") {
     overlay.textContent =
       `latency p50 ${pct(0.5)} ms  p95 ${pct(0.95)} ms (glass to glass)\n` +
       `${fps} fps  ${rate.toFixed(2)} Mbit/s\n` +
       `video decoded ${S.videoDecoded}/${S.videoReceived}  dropped ${S.videoSkipped}  late ${S.framesReset}\n` +
-      `audio decoded ${S.audioDecoded}/${S.audioReceived}` + (S.error ? `\nerror: ${S.error}` : "");
+      `audio decoded ${S.audioDecoded}/${S.audioReceived}  A/V offset p95 ${avp95} ms` +
+      (S.error ? `\nerror: ${S.error}` : "");
   }
 }, 500);
 

@@ -3,14 +3,17 @@ only WebCodecs (no TS parser in JavaScript).
 
 :class:`FrameExtractor` takes TS datagrams (what RIST or UDP delivers) and yields
 :class:`~strata_roq.wt.wire.WebFrame` objects: one per H.264 access unit (key flag, PTS,
-the capture time from the Strata SEI stamp when present) and one per AAC ADTS frame. It
-also learns what the page must configure its decoders with — the WebCodecs codec string
-from the SPS (``avc1.PPCCLL``) and the AAC sample rate and channels from the ADTS header.
+the capture time from the Strata SEI stamp when present) and one per audio frame (an AAC
+ADTS frame, or a bare Opus packet out of its TS control header). It also learns what the
+page must configure its decoders with — the WebCodecs codec string from the SPS
+(``avc1.PPCCLL``), and the audio codec, sample rate and channels (from the ADTS header, or
+the Opus TOC byte).
 Sans-I/O: bytes and arrival times in, frames out.
 """
 
 from __future__ import annotations
 
+from strata_roq.media import opus
 from strata_roq.media.nal import NalScanner, iter_nal_units
 from strata_roq.media.stamp import find_stamp
 from strata_roq.media.ts import TsDemuxer
@@ -87,9 +90,9 @@ class FrameExtractor:
                 frame = self._video(unit)
                 if frame is not None:
                     out.append(frame)
-            elif unit.codec == "aac" and self._audio_pid in (None, unit.pid):
+            elif unit.codec in ("aac", "opus") and self._audio_pid in (None, unit.pid):
                 self._audio_pid = unit.pid
-                out += self._audio(unit)
+                out += self._aac(unit) if unit.codec == "aac" else self._opus(unit)
             elif unit.codec not in ("metadata", "data"):
                 self.unsupported.add(unit.codec)
         return out
@@ -108,7 +111,7 @@ class FrameExtractor:
         self.video_frames += 1
         return frame
 
-    def _audio(self, unit) -> list[WebFrame]:
+    def _aac(self, unit) -> list[WebFrame]:
         if unit.pts is None:
             return []
         base = self._audio_pts.us(unit.pts)
@@ -119,6 +122,20 @@ class FrameExtractor:
                               "numberOfChannels": channels}
             out.append(WebFrame(AUDIO, True, self.audio_frames, base + k * 1024 * 1_000_000 // rate,
                                 0, data))
+            self.audio_frames += 1
+        return out
+
+    def _opus(self, unit) -> list[WebFrame]:
+        if unit.pts is None:
+            return []
+        at = self._audio_pts.us(unit.pts)
+        out = []
+        for packet in opus.split_ts_opus(unit.data):
+            if self.audio is None:
+                self.audio = {"codec": "opus", "sampleRate": opus.RATE,
+                              "numberOfChannels": opus.packet_channels(packet)}
+            out.append(WebFrame(AUDIO, True, self.audio_frames, at, 0, packet))
+            at += opus.packet_samples(packet) * 1_000_000 // opus.RATE
             self.audio_frames += 1
         return out
 

@@ -16,7 +16,8 @@ SNAPSHOT = """() => ({state: strata.state, error: strata.error, connectAt: strat
   firstPictureAt: strata.firstPictureAt, videoDecoded: strata.videoDecoded,
   audioDecoded: strata.audioDecoded, audioReceived: strata.audioReceived,
   latencies: strata.latencies.slice(), rendered: strata.renderedIndices.slice(),
-  catchup: strata.catchup, reset: strata.framesReset})"""
+  catchup: strata.catchup, reset: strata.framesReset, av: strata.avOffsets.slice(),
+  resyncs: strata.audioResyncs, lead: strata.audioLead})"""
 
 
 @pytest.fixture
@@ -101,6 +102,7 @@ def test_rist_feed_plays_in_chromium(rig, browser):
     lat = sorted(snap["latencies"][30:])
     assert lat and lat[int(0.95 * len(lat))] < 300, lat[-20:]
     assert snap["audioDecoded"] >= 0.95 * snap["audioReceived"] > 500, snap["audioDecoded"]
+    _assert_lip_sync(snap)
 
     info = json.loads(viewer.evaluate("() => fetch('/api/info').then(r => r.text())"))
     assert info["cert_sha256"] != first_hash          # renewed ...
@@ -123,3 +125,35 @@ def test_rist_feed_plays_in_chromium(rig, browser):
     stats = rig.last_json(gw.finish(timeout=40)[1], "gateway")
     assert stats["web"]["certificate_renewals"] >= 1 and stats["web"]["refused_token"] >= 1
     assert stats["web"]["accepted"] >= 3
+
+
+def _assert_lip_sync(snap) -> None:
+    """Pictures are painted when their sound is heard: within 45 ms (ITU-R BT.1359's
+    threshold of detectability for sound ahead of picture) for 95 % of them."""
+    av = sorted(abs(x) for x in snap["av"][30:])
+    assert len(av) > 200, snap["av"][:20]
+    assert av[int(0.95 * len(av))] < 45, (av[-20:], snap["lead"], snap["resyncs"])
+
+
+def test_opus_feed_plays_in_sync(rig, browser):
+    """testsrc with Opus audio straight into the gateway over UDP: the page decodes the bare
+    Opus packets the gateway takes out of TS, and keeps the picture on the sound's clock."""
+    media_port, web_port = rig.free_port(), rig.free_port()
+    rig.start(rig.strata("gateway", "-i", f"udp://@127.0.0.1:{media_port}", "--web",
+                         f"127.0.0.1:{web_port}", "--duration", "25"), ready="gateway:")
+    rig.start(rig.strata("testsrc", "-o", f"udp://127.0.0.1:{media_port}", "--duration", "22",
+                         "--size", "640x360", "--bitrate", "1M", "--audio", "opus", "-q"))
+    time.sleep(1.0)
+    viewer = _page(browser, f"https://127.0.0.1:{web_port}/")
+    snap = _wait(viewer, lambda s: s["videoDecoded"] >= 5, 8)
+    assert snap["videoDecoded"] >= 5, snap
+    assert viewer.evaluate("() => fetch('/api/info').then(r => r.json())")["audio"] == {
+        "codec": "opus", "sampleRate": 48000, "numberOfChannels": 2}
+    time.sleep(12)
+    snap = viewer.evaluate(SNAPSHOT)
+    assert snap["error"] is None, snap["error"]
+    assert snap["audioDecoded"] >= 0.95 * snap["audioReceived"] > 500, snap["audioDecoded"]
+    assert snap["videoDecoded"] > 300
+    lat = sorted(snap["latencies"][30:])
+    assert lat and lat[int(0.95 * len(lat))] < 300, lat[-20:]
+    _assert_lip_sync(snap)

@@ -9,8 +9,8 @@ from strata_roq.wt.extract import FrameExtractor, avc_codec_string, split_adts
 from strata_roq.wt.wire import AUDIO, VIDEO, WebFrame, decode_frame
 
 
-def _run(frames=60, gop=30):
-    source = TestSource(width=320, height=240, fps=30, bitrate=600_000, gop=gop)
+def _run(frames=60, gop=30, audio="aac"):
+    source = TestSource(width=320, height=240, fps=30, bitrate=600_000, gop=gop, audio=audio)
     ex = FrameExtractor()
     out = []
     base = 1_700_000_000.0
@@ -47,6 +47,17 @@ def test_audio_frames_are_split_per_adts_frame():
     steps = {b.pts_us - a.pts_us for a, b in zip(audio, audio[1:])}
     assert all(abs(s - 1024 * 1e6 / ex.audio["sampleRate"]) < 30 for s in steps)
     assert all(f.data[0] == 0xFF for f in audio)
+
+
+def test_opus_packets_come_bare_and_timed_by_their_toc():
+    ex, out, _ = _run(audio="opus")
+    audio = [f for f in out if f.kind == AUDIO]
+    assert len(audio) >= 95                                 # 2 s of 20-ms Opus packets
+    assert ex.audio == {"codec": "opus", "sampleRate": 48000, "numberOfChannels": 2}
+    assert all(b.pts_us - a.pts_us == 20_000 for a, b in zip(audio, audio[1:]))
+    assert all(f.data[0] != 0x7F for f in audio)            # no TS control header left
+    assert [f.index for f in audio] == list(range(len(audio)))
+    assert not ex.unsupported
 
 
 def test_wire_header_round_trip_and_rejects_garbage():
