@@ -4,11 +4,13 @@
 
 const HEADER = 28, VIDEO = 0, AUDIO = 1, FLAG_KEY = 1, FLAG_CATCHUP = 2;
 const params = new URLSearchParams(location.search);
+const datagramMode = params.get("mode") === "datagram";
 const S = window.strata = {
   state: "starting", error: null, connectAt: null, firstPictureAt: null,
   videoReceived: 0, videoDecoded: 0, videoSkipped: 0, audioReceived: 0, audioDecoded: 0,
   framesReset: 0, bytes: 0, latencies: [], catchup: 0, decodeErrors: 0, renderedIndices: [],
   avOffsets: [], audioResyncs: 0, audioHolds: 0, audioTightened: 0, audioLead: 0,
+  mode: "streams", framesIncomplete: 0,
 };
 const canvas = document.getElementById("video");
 const ctx2d = canvas.getContext("2d");
@@ -244,8 +246,13 @@ async function readFrame(info, stream) {
   } catch (e) { S.framesReset++; return; }     // reset at its deadline: better never than late
   const buf = new Uint8Array(size); let o = 0;
   for (const c of chunks) { buf.set(c, o); o += c.length; }
+  onFrame(info, buf);
+}
+
+function onFrame(info, buf) {
+  const size = buf.length;
   if (size < HEADER) return;
-  const v = new DataView(buf.buffer);
+  const v = new DataView(buf.buffer, buf.byteOffset, size);
   if (v.getUint8(0) !== 0x53 || v.getUint8(1) !== 1) return;
   S.bytes += size;
   const flags = v.getUint8(3);
@@ -258,11 +265,53 @@ async function readFrame(info, stream) {
   if (f.kind === VIDEO) onVideo(info, f); else if (f.kind === AUDIO) onAudio(info, f);
 }
 
+// ---- datagram mode (?mode=datagram): frames cut into datagrams, put back together here ----
+// Each datagram: a 12-byte fragment header (see strata_roq/wt/wire.py), then a slice of the
+// frame as a stream would carry it. Nothing is retransmitted: a frame with a fragment still
+// missing 500 ms after its first one is given up (counted in framesIncomplete).
+const FRAGMENT = 12, partial = new Map();
+function onDatagram(info, d) {
+  if (d.length < FRAGMENT || d[0] !== 0x44 || d[1] !== 1) return;
+  const v = new DataView(d.buffer, d.byteOffset, d.length);
+  const part = v.getUint16(2), count = v.getUint16(4), seq = v.getUint32(8);
+  if (part >= count) return;
+  let p = partial.get(seq);
+  if (!p) {
+    p = {parts: new Array(count), got: 0, size: 0, first: performance.now()};
+    partial.set(seq, p);
+  }
+  if (p.parts.length !== count || p.parts[part]) return;
+  p.parts[part] = d.subarray(FRAGMENT); p.got++; p.size += d.length - FRAGMENT;
+  if (p.got < count) return;
+  partial.delete(seq);
+  const buf = new Uint8Array(p.size); let o = 0;
+  for (const c of p.parts) { buf.set(c, o); o += c.length; }
+  onFrame(info, buf);
+}
+setInterval(() => {
+  const now = performance.now();
+  for (const [seq, p] of partial) {
+    if (now - p.first > 500) { partial.delete(seq); S.framesIncomplete++; }
+  }
+}, 250);
+
+async function readDatagrams(info, wt) {
+  const reader = wt.datagrams.readable.getReader();
+  for (;;) {
+    const {value, done} = await reader.read();
+    if (done) break;
+    onDatagram(info, value);
+  }
+}
+
 async function main() {
   const info = await fetchInfo();
   const token = params.get("token") || "";
+  const query = new URLSearchParams();
+  if (token) query.set("token", token);
+  if (datagramMode) query.set("mode", "datagram");
   const url = `https://${location.hostname}:${info.port}/watch/${encodeURIComponent(info.stream)}` +
-              (token ? `?token=${encodeURIComponent(token)}` : "");
+              (query.toString() ? "?" + query : "");
   S.state = "connecting";
   const wt = new WebTransport(url, {serverCertificateHashes:
                                     [{algorithm: "sha-256", value: hexBytes(info.cert_sha256)}]});
@@ -274,8 +323,14 @@ async function main() {
     return;
   }
   S.state = "connected"; S.connectAt = performance.now();
+  S.mode = datagramMode ? "datagram" : "streams";
   statusLine.textContent = "";
   wt.closed.then(() => { S.state = "closed"; }, e => { S.state = "closed"; S.error = String(e); });
+  if (datagramMode) {
+    // a key frame arrives as a burst of datagrams: let them queue rather than be dropped
+    try { wt.datagrams.incomingHighWaterMark = 4096; } catch (e) { /* older API */ }
+    readDatagrams(info, wt);
+  }
   const streams = wt.incomingUnidirectionalStreams.getReader();
   for (;;) {
     const {value, done} = await streams.read();
@@ -297,7 +352,8 @@ setInterval(() => {
     overlay.textContent =
       `latency p50 ${pct(0.5)} ms  p95 ${pct(0.95)} ms (glass to glass)\n` +
       `${fps} fps  ${rate.toFixed(2)} Mbit/s\n` +
-      `video decoded ${S.videoDecoded}/${S.videoReceived}  dropped ${S.videoSkipped}  late ${S.framesReset}\n` +
+      `video decoded ${S.videoDecoded}/${S.videoReceived}  dropped ${S.videoSkipped}  late ${S.framesReset}` +
+      (datagramMode ? `  incomplete ${S.framesIncomplete} (datagrams)\n` : "\n") +
       `audio decoded ${S.audioDecoded}/${S.audioReceived}  A/V offset p95 ${avp95} ms` +
       (S.error ? `\nerror: ${S.error}` : "");
   }

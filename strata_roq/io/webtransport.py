@@ -3,9 +3,10 @@ an HTTPS server (starlette + uvicorn, same certificate, same port number over TC
 player page, the dashboard, ``/api/info``, ``/api/stats`` and Prometheus ``/metrics``.
 
 A viewer opens ``https://HOST:PORT/watch/STREAM?token=…`` as an extended CONNECT
-(``:protocol webtransport``); the token is checked before the session is accepted — a
-refusal is an HTTP 403 answer, never a hang. Self-signed certificates (ECDSA P-256, valid
-< 14 days, what ``serverCertificateHashes`` requires) are renewed before they expire; new
+(``:protocol webtransport``; ``&mode=datagram`` asks for frames as datagrams instead of
+streams); the token is checked before the session is accepted — a refusal is an HTTP 403
+answer, never a hang. Self-signed certificates (ECDSA P-256, valid < 14 days, what
+``serverCertificateHashes`` requires) are renewed before they expire; new
 connections get the new one, live viewers keep theirs.
 """
 
@@ -69,7 +70,8 @@ class WebTransportProtocol(QuicConnectionProtocol):
             self.server.counters["refused_not_found"] += 1
             self._answer(sid, 404)
             return
-        token = parse_qs(url.query).get("token", [None])[0]
+        query = parse_qs(url.query)
+        token = query.get("token", [None])[0]
         why = self.server.auth.check(parts[1], token, time.time())
         if why is not None:
             self.server.counters["refused_token"] += 1
@@ -79,7 +81,8 @@ class WebTransportProtocol(QuicConnectionProtocol):
         self.h3.send_headers(sid, [(b":status", b"200"),
                                    (b"sec-webtransport-http3-draft", b"draft02")])
         self.sessions.add(sid)
-        viewer = ViewerSession(self.h3, self._quic, sid, max_backlog=self.server.max_backlog)
+        viewer = ViewerSession(self.h3, self._quic, sid, max_backlog=self.server.max_backlog,
+                               datagram=query.get("mode", [""])[0] == "datagram")
         self.server.gateway.add_viewer((self, sid), viewer, time.monotonic())
         self.server.counters["accepted"] += 1
         self.transmit()

@@ -10,17 +10,23 @@ Policy, the same "better never than late" as RoQ:
   whatever older frames are still queued (nothing before a key frame is needed after it);
 - a **joining viewer** first gets the current GOP (flagged as catch-up), so its decoder has
   a key frame at once and the first picture appears without waiting for the next one.
+
+In **datagram mode** each frame goes out as WebTransport datagrams instead (see
+:func:`~strata_roq.wt.wire.fragments`): never retransmitted, never blocking each other; the
+fragments of a frame still unsent at its deadline are taken out of the connection's queue,
+and the same backlog rule skips delta frames for a viewer that falls behind.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 from aioquic.buffer import encode_uint_var
 from aioquic.h3.connection import StreamType
 
 from strata_roq.roq.priority import can_open_uni_stream, enable_stream_priority, set_stream_rank
-from strata_roq.wt.wire import AUDIO, FLAG_CATCHUP, WebFrame
+from strata_roq.wt.wire import AUDIO, FLAG_CATCHUP, WebFrame, fragments
 
 #: WebTransport application error 0 in the HTTP/3 code space (draft-ietf-webtrans-http3 §4.3).
 WT_CANCELLED = 0x52E4A40FA8DB
@@ -35,6 +41,8 @@ class ViewerStats:
     skipped: int = 0              # delta frames not sent: the viewer was behind
     key_resets: int = 0           # older frames reset because a key frame superseded them
     stream_limited: int = 0       # frames not sent: the viewer's stream limit was reached
+    datagrams_sent: int = 0       # datagram mode: fragments queued
+    datagrams_expired: int = 0    # datagram mode: fragments dropped unsent at the deadline
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -59,6 +67,8 @@ class ViewerSession:
     _waiting_for_key: bool = False
     _order: int = 0
     _prefix: bytes | None = None
+    datagram: bool = False        # frames as datagrams instead of streams
+    _queued: deque = field(default_factory=deque)   # datagram mode: (deadline, fragments)
 
     def __post_init__(self) -> None:
         enable_stream_priority(self.quic)
@@ -74,6 +84,8 @@ class ViewerSession:
             if self._waiting_for_key or self.backlog() > self.max_backlog:
                 self._reset_all(key_superseded=True)
             self._waiting_for_key = False
+        if self.datagram:
+            return self._send_datagrams(frame, deadline, catchup)
         if not can_open_uni_stream(self.quic):
             # The viewer has not yet released enough streams (MAX_STREAMS): a stream beyond
             # its limit would be blocked in aioquic — and resetting one is a protocol error.
@@ -102,8 +114,31 @@ class ViewerSession:
         self.stats.bytes_sent += len(data)
         return True
 
+    def _send_datagrams(self, frame: WebFrame, deadline: float, catchup: bool) -> bool:
+        data = frame.encode()
+        if catchup:
+            data = data[:3] + bytes([data[3] | FLAG_CATCHUP]) + data[4:]
+            self.stats.catchup_frames += 1
+        parts = fragments(data, self.stats.frames_sent)
+        if self._prefix is None:            # the HTTP/3 datagram's quarter stream id
+            self._prefix = encode_uint_var(self.session_id // 4)
+        parts = [self._prefix + p for p in parts]
+        for p in parts:
+            self.quic.send_datagram_frame(p)
+        self._queued.append((deadline, parts))
+        self.stats.frames_sent += 1
+        self.stats.bytes_sent += len(data)
+        self.stats.datagrams_sent += len(parts)
+        return True
+
+    def _unsent(self) -> deque:
+        """aioquic's queue of datagrams not yet written (oldest first)."""
+        return self.quic._datagrams_pending  # noqa: SLF001 - no public view of it
+
     def backlog(self) -> int:
-        """Bytes queued in this viewer's frame streams and not yet sent."""
+        """Bytes queued in this viewer's frame streams (or datagrams) and not yet sent."""
+        if self.datagram:
+            return sum(len(p) for p in self._unsent())
         total = 0
         for sid in list(self._open):
             stream = self.quic._streams.get(sid)  # noqa: SLF001 - aioquic's send buffers
@@ -114,7 +149,10 @@ class ViewerSession:
         return total
 
     def expire(self, now: float) -> int:
-        """Reset every frame stream still unacknowledged at its deadline."""
+        """Reset every frame stream still unacknowledged at its deadline (datagram mode:
+        drop the unsent fragments of frames past it)."""
+        if self.datagram:
+            return self._expire_datagrams(now)
         resets = 0
         for sid, state in list(self._open.items()):
             stream = self.quic._streams.get(sid)  # noqa: SLF001
@@ -126,7 +164,44 @@ class ViewerSession:
         self.stats.resets += resets
         return resets
 
+    def _expire_datagrams(self, now: float) -> int:
+        """Frames wholly sent are forgotten; those past their deadline lose what is unsent."""
+        if not self._queued:
+            return 0
+        unsent = self._unsent()
+        waiting = {id(p) for p in unsent}
+        dropped: set[int] = set()
+        frames = 0
+        keep: deque = deque()
+        for deadline, parts in self._queued:
+            left = [id(p) for p in parts if id(p) in waiting]
+            if not left:
+                continue
+            if deadline <= now:
+                dropped.update(left)
+                frames += 1
+            else:
+                keep.append((deadline, parts))
+        self._queued = keep
+        if dropped:
+            kept = [p for p in unsent if id(p) not in dropped]
+            unsent.clear()
+            unsent.extend(kept)
+            self.stats.datagrams_expired += len(dropped)
+            self.stats.resets += frames
+        return frames
+
     def _reset_all(self, key_superseded: bool) -> None:
+        if self.datagram:                   # fragments of older frames still unsent go
+            mine = {id(p) for _, parts in self._queued for p in parts}
+            unsent = self._unsent()
+            kept = [p for p in unsent if id(p) not in mine]
+            self.stats.datagrams_expired += len(unsent) - len(kept)
+            self.stats.key_resets += key_superseded and len(unsent) > len(kept)
+            unsent.clear()
+            unsent.extend(kept)
+            self._queued.clear()
+            return
         for sid in list(self._open):
             stream = self.quic._streams.get(sid)  # noqa: SLF001
             if stream is not None and not stream.sender.is_finished:

@@ -14,6 +14,17 @@ header with a DataView; the capture time lets it measure glass-to-glass latency.
     16 i64  capture time, µs since the Unix epoch (0 when the frame carries no stamp)
     24 u32  the source's own frame number from its stamp (0xFFFFFFFF: none) — lets a
             viewer (and the tests) name exactly which frames it got
+
+In **datagram mode** (a viewer that asks for ``?mode=datagram``) the same header + frame is
+cut into WebTransport datagrams, each with its own 12-byte fragment header — nothing is
+retransmitted, a frame with a fragment missing is dropped by the page:
+
+    0  u8   magic 0x44 ('D')
+    1  u8   version (1)
+    2  u16  fragment number (0-based)
+    4  u16  fragments in the frame
+    6  u16  reserved (0)
+    8  u32  frame sequence (per viewer)
 """
 
 from __future__ import annotations
@@ -56,3 +67,20 @@ def decode_frame(buf: bytes) -> WebFrame:
         raise ParseError(f"not a Strata web frame (magic {magic:#x}, version {version}, kind {kind})")
     return WebFrame(kind, bool(flags & FLAG_KEY), index, pts, capture, bytes(buf[HEADER.size:]),
                     source)
+
+
+FRAGMENT = struct.Struct(">BBHHHI")
+FRAGMENT_MAGIC = 0x44
+#: Bytes of frame per datagram: a QUIC packet of 1200 bytes holds one, with room for the
+#: short header, AEAD tag, DATAGRAM frame, HTTP/3 quarter stream id and FRAGMENT.
+FRAGMENT_PAYLOAD = 1100
+
+
+def fragments(encoded: bytes, sequence: int, size: int = FRAGMENT_PAYLOAD) -> list[bytes]:
+    """An encoded frame (header + frame) cut into datagram payloads."""
+    count = max(1, -(-len(encoded) // size))
+    if count > 0xFFFF:
+        raise ValueError(f"a frame of {len(encoded)} bytes needs more than 65535 datagrams")
+    seq = sequence & 0xFFFFFFFF
+    return [FRAGMENT.pack(FRAGMENT_MAGIC, VERSION, i, count, 0, seq) +
+            encoded[i * size:(i + 1) * size] for i in range(count)]

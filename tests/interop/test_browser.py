@@ -137,7 +137,10 @@ def _assert_lip_sync(snap) -> None:
 
 def test_opus_feed_plays_in_sync(rig, browser):
     """testsrc with Opus audio straight into the gateway over UDP: the page decodes the bare
-    Opus packets the gateway takes out of TS, and keeps the picture on the sound's clock."""
+    Opus packets the gateway takes out of TS, and keeps the picture on the sound's clock. A
+    second viewer watches in datagram mode (frames as WebTransport datagrams)."""
+    import json
+
     media_port, web_port = rig.free_port(), rig.free_port()
     rig.start(rig.strata("gateway", "-i", f"udp://@127.0.0.1:{media_port}", "--web",
                          f"127.0.0.1:{web_port}", "--duration", "25"), ready="gateway:")
@@ -147,6 +150,7 @@ def test_opus_feed_plays_in_sync(rig, browser):
     viewer = _page(browser, f"https://127.0.0.1:{web_port}/")
     snap = _wait(viewer, lambda s: s["videoDecoded"] >= 5, 8)
     assert snap["videoDecoded"] >= 5, snap
+    datagrams = _page(browser, f"https://127.0.0.1:{web_port}/?mode=datagram")
     assert viewer.evaluate("() => fetch('/api/info').then(r => r.json())")["audio"] == {
         "codec": "opus", "sampleRate": 48000, "numberOfChannels": 2}
     time.sleep(12)
@@ -157,3 +161,15 @@ def test_opus_feed_plays_in_sync(rig, browser):
     lat = sorted(snap["latencies"][30:])
     assert lat and lat[int(0.95 * len(lat))] < 300, lat[-20:]
     _assert_lip_sync(snap)
+    snap = datagrams.evaluate(SNAPSHOT)
+    assert datagrams.evaluate("() => strata.mode") == "datagram"
+    assert snap["error"] is None, snap["error"]
+    live = [i for i in snap["rendered"] if i != 0xFFFFFFFF]
+    window = set(range(min(live) + 30, max(live)))
+    assert len(window) > 250 and len(window & set(live)) >= 0.95 * len(window)
+    assert snap["audioDecoded"] >= 0.95 * snap["audioReceived"] > 400, snap["audioDecoded"]
+    lat = sorted(snap["latencies"][30:])
+    assert lat and lat[int(0.95 * len(lat))] < 300, lat[-20:]
+    stats = json.loads(datagrams.evaluate("() => fetch('/api/stats').then(r => r.text())"))
+    modes = [v["datagrams_sent"] > 0 for v in stats["per_viewer"]]
+    assert sorted(modes) == [False, True], stats["per_viewer"]

@@ -143,3 +143,55 @@ def test_never_opens_more_streams_than_the_viewer_allows(tmp_path):
     pair.pump(5, client_reads=False)
     pair.pump(10)
     assert pair.client._close_event is None, pair.client._close_event  # noqa: SLF001
+
+
+def _datagram_frames(pair):
+    """Frames the client could put back together from its datagrams (wire.fragments)."""
+    from aioquic.h3.events import DatagramReceived
+
+    from strata_roq.wt.wire import FRAGMENT
+
+    parts: dict[int, dict[int, bytes]] = {}
+    counts: dict[int, int] = {}
+    for e in pair.client_events:
+        if isinstance(e, DatagramReceived):
+            magic, version, number, count, _, seq = FRAGMENT.unpack_from(e.data)
+            assert magic == 0x44 and version == 1 and len(e.data) <= FRAGMENT.size + 1100
+            parts.setdefault(seq, {})[number] = e.data[FRAGMENT.size:]
+            counts[seq] = count
+    return [decode_frame(b"".join(parts[s][i] for i in range(counts[s])))
+            for s in sorted(parts) if len(parts[s]) == counts[s]]
+
+
+def test_datagram_mode_cuts_frames_into_datagrams(tmp_path):
+    pair = Pair(tmp_path)
+    sid = pair.open_session()
+    gw = Gateway(latency=0.5)
+    gw.gop = [_video(0, key=True, size=30_000)]
+    viewer = ViewerSession(pair.sh3, pair.server, sid, datagram=True)
+    gw.add_viewer("v", viewer, pair.now)
+    frames = [_video(1, size=5000), WebFrame(AUDIO, True, 0, 0, 0, b"\xff\xf1" + bytes(300))]
+    for f in frames:
+        viewer.send(f, pair.now + 0.5, pair.now)
+    pair.pump(30)
+    got = _datagram_frames(pair)
+    assert [(f.kind, f.index, len(f.data)) for f in got] == [(VIDEO, 0, 30_000), (VIDEO, 1, 5000),
+                                                             (AUDIO, 0, 302)]
+    assert got[0].key and got[1].data == frames[0].data
+    assert not any(isinstance(e, WebTransportStreamDataReceived) for e in pair.client_events)
+    assert viewer.stats.catchup_frames == 1 and viewer.stats.datagrams_sent >= 28 + 5 + 1
+
+
+def test_datagram_fragments_past_their_deadline_are_dropped_unsent(tmp_path):
+    pair = Pair(tmp_path)
+    sid = pair.open_session()
+    viewer = ViewerSession(pair.sh3, pair.server, sid, datagram=True)
+    viewer.send(_video(0, key=True, size=20_000), pair.now + 0.05, pair.now)
+    viewer.send(_video(1, size=20_000), pair.now + 1.0, pair.now)
+    assert viewer.backlog() > 40_000                  # nothing has left yet
+    pair.now += 0.1
+    assert viewer.expire(pair.now) == 1               # frame 0's deadline passed
+    assert viewer.stats.datagrams_expired == 19 and viewer.backlog() < 21_000
+    pair.pump(40)
+    assert [f.index for f in _datagram_frames(pair)] == [1]   # never late: 0 never left
+    assert viewer.expire(pair.now) == 0 and viewer.backlog() == 0
