@@ -16,41 +16,7 @@ from strata_roq.sched import make_scheduler
 from strata_roq.sched.base import SchedPacket
 
 
-class _Never:
-    def is_set(self) -> bool:
-        return False
-
-
-class _Connection:
-    """Stands in for a path's RoqSenderProtocol: counts media and repair packets."""
-
-    def __init__(self) -> None:
-        self.roq = self
-        self._closed = _Never()
-        self.packets = self.repairs = 0
-
-    def send(self, data, frame, now) -> bool:
-        self.packets += 1
-        return True
-
-    def send_redundancy(self, data) -> bool:
-        self.repairs += 1
-        return True
-
-    def end_frame(self, frame) -> None:
-        pass
-
-    def transmit(self) -> None:
-        pass
-
-    def keep_alive(self) -> None:
-        pass
-
-    def transport_rate(self, rtt) -> None:
-        return None
-
-
-def test_repair_is_spread_over_the_paths_in_virtual_time():
+def test_repair_is_spread_over_the_paths_in_virtual_time(connection):
     paths = [Path("a", 0), Path("b", 1)]
     for p in paths:
         p.seed_rtt(0.02)
@@ -60,7 +26,7 @@ def test_repair_is_spread_over_the_paths_in_virtual_time():
     driver = BondedDriver(paths, sender, dial=None, ssrc=0x1234, fec=fec)
     clock = {"now": 0.0}
     driver.clock = lambda: clock["now"]
-    conns = [_Connection(), _Connection()]
+    conns = [connection(), connection()]
     driver.protocols = list(conns)
     frame = MediaFrame(0, FrameKind.IDR, 0x100, "h264", 0.0, 0.0, 0.5, priority=7)
     for n in range(20):                          # one key frame of 20 packets

@@ -12,37 +12,7 @@ from strata_roq.sched import make_scheduler
 from strata_roq.sched.base import SchedPacket
 
 
-class _Never:
-    def is_set(self) -> bool:
-        return False
-
-
-class _Connection:
-    """Stands in for a path's RoqSenderProtocol: counts packets and PINGs."""
-
-    def __init__(self) -> None:
-        self.roq = self
-        self._closed = _Never()
-        self.packets = self.pings = self.transmits = 0
-
-    def send(self, data, frame, now) -> bool:
-        self.packets += 1
-        return True
-
-    def end_frame(self, frame) -> None:
-        pass
-
-    def transmit(self) -> None:
-        self.transmits += 1
-
-    def keep_alive(self) -> None:
-        self.pings += 1
-
-    def transport_rate(self, rtt) -> None:
-        return None                             # unknown: the estimates alone decide
-
-
-def test_an_idle_live_path_is_pinged_and_a_busy_or_dead_one_is_not():
+def test_an_idle_live_path_is_pinged_and_a_busy_or_dead_one_is_not(connection):
     fast, spare, dead = Path("wifi", 0), Path("leo", 1), Path("lte", 2)
     for p, rtt in ((fast, 0.02), (spare, 0.05), (dead, 0.03)):
         p.srtt, p.min_rtt = rtt, rtt
@@ -50,7 +20,7 @@ def test_an_idle_live_path_is_pinged_and_a_busy_or_dead_one_is_not():
     dead.reachable = False                      # no probes either: nothing at all goes there
     sender = BondedSender([fast, spare, dead], make_scheduler("minrtt"), initial_rate=1e9)
     driver = BondedDriver(sender.paths, sender, dial=None)
-    conns = [_Connection() for _ in range(3)]
+    conns = [connection() for _ in range(3)]
     driver.protocols = list(conns)
     seq, now = 0, 0.0
     while now < 5.0:                            # a packet every 10 ms, all on the fast path

@@ -13,43 +13,7 @@ from strata_roq.sched import make_scheduler
 from strata_roq.sched.base import SchedPacket
 
 
-class _Never:
-    def is_set(self) -> bool:
-        return False
-
-
-class _Connection:
-    """Stands in for a path's RoqSenderProtocol, with RoQ's rule: after a frame's FIN, its
-    packets are dropped (counted), as RoqSender does."""
-
-    def __init__(self) -> None:
-        self.roq = self
-        self._closed = _Never()
-        self.ended: set[int] = set()
-        self.sent: list[tuple[int, int | None]] = []     # (RTP seq, frame index or None)
-        self.dropped = 0
-
-    def send(self, data, frame, now) -> bool:
-        if frame is not None and frame.index in self.ended:
-            self.dropped += 1
-            return False
-        self.sent.append(((data[2] << 8) | data[3], None if frame is None else frame.index))
-        return True
-
-    def end_frame(self, frame) -> None:
-        self.ended.add(frame.index)
-
-    def transmit(self) -> None:
-        pass
-
-    def keep_alive(self) -> None:
-        pass
-
-    def transport_rate(self, rtt) -> None:
-        return None
-
-
-def test_a_repair_after_the_frames_fin_goes_out_on_the_long_stream():
+def test_a_repair_after_the_frames_fin_goes_out_on_the_long_stream(connection):
     paths = [Path("a", 0), Path("b", 1)]
     for p, rtt in zip(paths, (0.02, 0.03)):
         p.seed_rtt(rtt)
@@ -58,7 +22,7 @@ def test_a_repair_after_the_frames_fin_goes_out_on_the_long_stream():
     driver = BondedDriver(paths, sender, dial=None, ssrc=0x1234)
     clock = {"now": 0.0}
     driver.clock = lambda: clock["now"]
-    conns = [_Connection(), _Connection()]
+    conns = [connection(), connection()]
     driver.protocols = list(conns)
     frame = MediaFrame(0, FrameKind.IDR, 0x100, "h264", 0.0, 0.0, 0.5, priority=7)
     for n in range(6):
