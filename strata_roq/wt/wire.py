@@ -1,8 +1,9 @@
 """The small binary header in front of every media frame a browser receives.
 
 One WebTransport unidirectional stream carries one frame: this 28-byte header, then the
-frame (an H.264 Annex-B access unit, or one AAC ADTS frame), then FIN. The page reads the
-header with a DataView; the capture time lets it measure glass-to-glass latency.
+frame (an H.264 Annex-B access unit, one AAC ADTS frame or one bare Opus packet), then FIN.
+The page reads the header with a DataView; the capture time lets it measure glass-to-glass
+latency.
 
     0  u8   magic 0x53 ('S')
     1  u8   version (1)
