@@ -6,8 +6,10 @@ and check each video frame's capture stamp against the budget. For each N: the s
 (viewer, frame) pairs on time, and the gateway's CPU (user + system, from /proc) per viewer.
 Prints the most viewers served with >= 99 % of frames on time (the frames any viewer saw
 in the window are the ones the gateway sent; each viewer is judged against all of them).
+``--mode datagram``: the viewers ask for frames as WebTransport datagrams instead.
 
     .venv/bin/python benchmarks/fanout.py [--viewers 10,25,50,100] [--seconds 10]
+                                          [--mode streams|datagram]
 """
 
 from __future__ import annotations
@@ -26,10 +28,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from aioquic.asyncio.client import connect  # noqa: E402
 from aioquic.asyncio.protocol import QuicConnectionProtocol  # noqa: E402
 from aioquic.h3.connection import H3_ALPN, H3Connection  # noqa: E402
-from aioquic.h3.events import HeadersReceived, WebTransportStreamDataReceived  # noqa: E402
+from aioquic.h3.events import (  # noqa: E402
+    DatagramReceived,
+    HeadersReceived,
+    WebTransportStreamDataReceived,
+)
 from aioquic.quic.configuration import QuicConfiguration  # noqa: E402
 
-from strata_roq.wt.wire import VIDEO, decode_frame  # noqa: E402
+from strata_roq.wt.wire import VIDEO, Reassembler, decode_frame  # noqa: E402
 
 PY = [sys.executable, "-m", "strata_roq"]
 BUDGET = 0.5
@@ -44,10 +50,11 @@ class Viewer(QuicConnectionProtocol):
         self.on_time: set[int] = set()       # source frame numbers that arrived in time
         self.seen: set[int] = set()
         self.counting = False
+        self.datagrams = Reassembler()
 
-    def open(self, port: int, token: str | None = None) -> None:
+    def open(self, port: int, mode: str = "streams") -> None:
         sid = self._quic.get_next_available_stream_id()
-        path = "/watch/main" + (f"?token={token}" if token else "")
+        path = "/watch/main" + ("?mode=datagram" if mode == "datagram" else "")
         self.h3.send_headers(sid, [(b":method", b"CONNECT"), (b":protocol", b"webtransport"),
                                    (b":scheme", b"https"),
                                    (b":authority", f"127.0.0.1:{port}".encode()),
@@ -64,6 +71,10 @@ class Viewer(QuicConnectionProtocol):
                 if e.stream_ended:
                     del self.parts[e.stream_id]
                     self._frame(bytes(buf))
+            elif isinstance(e, DatagramReceived):
+                frame = self.datagrams.add(e.data)
+                if frame is not None:
+                    self._frame(frame)
 
     def _frame(self, data: bytes) -> None:
         f = decode_frame(data)
@@ -86,7 +97,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def measure(n: int, seconds: float, web_port: int, gateway_pid: int, fps: int) -> dict:
+async def measure(n: int, seconds: float, web_port: int, gateway_pid: int, fps: int,
+                  mode: str = "streams") -> dict:
     config = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN, verify_mode=ssl.CERT_NONE,
                                max_datagram_frame_size=65536)
     viewers, contexts = [], []
@@ -101,7 +113,7 @@ async def measure(n: int, seconds: float, web_port: int, gateway_pid: int, fps: 
     if not viewers:
         return {"viewers": n, "accepted": 0, "on_time": 0.0, "cpu": 0.0, "cpu_per_viewer_pct": 0.0}
     for v in viewers:
-        v.open(web_port)
+        v.open(web_port, mode)
     await asyncio.sleep(2.0)                       # sessions up, catch-up frames through
     for v in viewers:
         v.counting = True
@@ -130,6 +142,7 @@ def main() -> None:
     ap.add_argument("--viewers", default="10,25,50,100")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--bitrate", default="2M")
+    ap.add_argument("--mode", choices=("streams", "datagram"), default="streams")
     args = ap.parse_args()
     counts = [int(x) for x in args.viewers.split(",")]
     fps = 30
@@ -147,7 +160,7 @@ def main() -> None:
               f"{'CPU/viewer':>10}", flush=True)
         best = 0
         for n in counts:
-            r = asyncio.run(measure(n, args.seconds, web_port, gw.pid, fps))
+            r = asyncio.run(measure(n, args.seconds, web_port, gw.pid, fps, args.mode))
             print(f"{r['viewers']:7d} {r['accepted']:8d} {r['on_time']:8.1%} "
                   f"{r['cpu']:10.0%} {r['cpu_per_viewer_pct']:9.2f}%", flush=True)
             if r["on_time"] >= 0.99 and r["accepted"] == n:
@@ -155,7 +168,8 @@ def main() -> None:
             elif r["on_time"] < 0.5:
                 break                      # past saturation: larger counts say nothing new
         print(f"most viewers with >= 99 % of frames on time: {best} "
-              f"({args.bitrate}bit/s each; viewers run in one Python process on the other core)")
+              f"({args.bitrate}bit/s each, {args.mode}; viewers run in one Python process on the "
+              "other core)")
     finally:
         src.terminate()
         gw.terminate()

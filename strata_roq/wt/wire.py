@@ -85,3 +85,30 @@ def fragments(encoded: bytes, sequence: int, size: int = FRAGMENT_PAYLOAD) -> li
     seq = sequence & 0xFFFFFFFF
     return [FRAGMENT.pack(FRAGMENT_MAGIC, VERSION, i, count, 0, seq) +
             encoded[i * size:(i + 1) * size] for i in range(count)]
+
+
+class Reassembler:
+    """Puts datagram-mode frames back together (what the page does, for Python viewers):
+    :meth:`add` takes one datagram payload and returns the encoded frame it completed."""
+
+    def __init__(self) -> None:
+        self._parts: dict[int, list] = {}       # frame sequence -> its slices so far
+
+    def add(self, datagram: bytes) -> bytes | None:
+        if len(datagram) < FRAGMENT.size:
+            return None
+        magic, version, number, count, _, seq = FRAGMENT.unpack_from(datagram)
+        if magic != FRAGMENT_MAGIC or version != VERSION or number >= count:
+            return None
+        parts = self._parts.get(seq)
+        if parts is None:
+            if len(self._parts) >= 64:          # slices of frames that will never complete
+                del self._parts[next(iter(self._parts))]
+            parts = self._parts[seq] = [None] * count
+        if len(parts) != count:
+            return None
+        parts[number] = datagram[FRAGMENT.size:]
+        if any(p is None for p in parts):
+            return None
+        del self._parts[seq]
+        return b"".join(parts)

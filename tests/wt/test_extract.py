@@ -75,3 +75,24 @@ def test_codec_string_and_adts_edge_cases():
     assert avc_codec_string(b"\0\0\0\1\x41\x9a") is None
     assert split_adts(b"\xff\xf1\x50\x80\x00\x1f\xfc") == []     # length says 0: garbage
     assert split_adts(b"not adts at all") == []
+
+
+def test_datagram_fragments_reassemble_in_any_order_and_garbage_is_ignored():
+    import random
+
+    from strata_roq.wt.wire import FRAGMENT_PAYLOAD, Reassembler, fragments
+
+    frame = WebFrame(VIDEO, True, 7, 1000, 2000, bytes(range(256)) * 40, 7).encode()
+    parts = fragments(frame, 5)
+    assert len(parts) == -(-len(frame) // FRAGMENT_PAYLOAD) and len(parts) > 5
+    random.Random(1).shuffle(parts)
+    whole = Reassembler()
+    assert whole.add(b"\x44\x01") is None and whole.add(b"junk" * 10) is None
+    out = [whole.add(p) for p in parts[:-1]] + [whole.add(parts[0])]   # one duplicate
+    assert out == [None] * len(parts)
+    assert whole.add(parts[-1]) == frame
+    small = WebFrame(AUDIO, True, 1, 0, 0, b"x" * 12).encode()
+    assert decode_frame(whole.add(fragments(small, 6)[0])).data == b"x" * 12   # one slice
+    for seq in range(100):                   # frames that never complete do not pile up
+        whole.add(fragments(bytes(3000), 1000 + seq)[0])
+    assert len(whole._parts) <= 64           # noqa: SLF001

@@ -149,18 +149,17 @@ def _datagram_frames(pair):
     """Frames the client could put back together from its datagrams (wire.fragments)."""
     from aioquic.h3.events import DatagramReceived
 
-    from strata_roq.wt.wire import FRAGMENT
+    from strata_roq.wt.wire import FRAGMENT, Reassembler
 
-    parts: dict[int, dict[int, bytes]] = {}
-    counts: dict[int, int] = {}
+    whole = Reassembler()
+    out = []
     for e in pair.client_events:
         if isinstance(e, DatagramReceived):
-            magic, version, number, count, _, seq = FRAGMENT.unpack_from(e.data)
-            assert magic == 0x44 and version == 1 and len(e.data) <= FRAGMENT.size + 1100
-            parts.setdefault(seq, {})[number] = e.data[FRAGMENT.size:]
-            counts[seq] = count
-    return [decode_frame(b"".join(parts[s][i] for i in range(counts[s])))
-            for s in sorted(parts) if len(parts[s]) == counts[s]]
+            assert len(e.data) <= FRAGMENT.size + 1100
+            frame = whole.add(e.data)
+            if frame is not None:
+                out.append(decode_frame(frame))
+    return out
 
 
 def test_datagram_mode_cuts_frames_into_datagrams(tmp_path):
