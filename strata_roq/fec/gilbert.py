@@ -134,8 +134,7 @@ class BurstDetector:
                     self.bursts += 1
         else:
             self._consecutive = 0
-            if self.bad and now - self._last_loss >= self.clean:    # update(), inlined:
-                self.bad = False                                     # called per packet
+            self.update(now)
 
     def update(self, now: float) -> bool:
         if self.bad and self._last_loss is not None and now - self._last_loss >= self.clean:

@@ -267,17 +267,14 @@ class BondedDriver:
                 continue
             if t.packet.repair:
                 proto.roq.send_redundancy(data)     # a lost repair is never waited for
-            elif t.packet.retransmission:
-                # A lost packet sent again: its frame's stream on this path may have its FIN
-                # already (the frame had left the scheduler), and RoQ drops what comes after
-                # FIN — silently to us, so each such repair cost another loss timeout, and
-                # at a path's death key frames missed their deadline. The connection's long
-                # stream, ranked first, carries it.
-                proto.roq.send(data, None, now)
             else:
-                # A probe may carry an old frame's packet: send it outside any frame stream.
-                proto.roq.send(data, None if t.probe else self._frames.get(t.packet.frame),
-                               now)
+                # A probe (a copy of a recent packet) or a lost packet sent again: its frame's
+                # stream on this path may have its FIN already, and RoQ drops what comes
+                # after FIN — silently to us, so each such repair cost another loss timeout
+                # and, at a path's death, key frames missed their deadline. The connection's
+                # long stream, ranked first, carries them.
+                late = t.probe or t.packet.retransmission
+                proto.roq.send(data, None if late else self._frames.get(t.packet.frame), now)
             rtp_seq = (data[2] << 8) | data[3]
             self._tids[t.path][(int.from_bytes(data[8:12], "big"), rtp_seq)] = t.id
             if self.rate is not None:

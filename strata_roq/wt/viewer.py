@@ -98,10 +98,7 @@ class ViewerSession:
         # create_webtransport_stream writes the two varints separately: three writes per
         # frame per viewer instead of one).
         sid = self.quic.get_next_available_stream_id(is_unidirectional=True)
-        data = frame.encode()
-        if catchup:
-            data = data[:3] + bytes([data[3] | FLAG_CATCHUP]) + data[4:]
-            self.stats.catchup_frames += 1
+        data = self._encode(frame, catchup)
         if self._prefix is None:
             self._prefix = encode_uint_var(StreamType.WEBTRANSPORT) + \
                 encode_uint_var(self.session_id)
@@ -114,11 +111,15 @@ class ViewerSession:
         self.stats.bytes_sent += len(data)
         return True
 
-    def _send_datagrams(self, frame: WebFrame, deadline: float, catchup: bool) -> bool:
+    def _encode(self, frame: WebFrame, catchup: bool) -> bytes:
         data = frame.encode()
         if catchup:
             data = data[:3] + bytes([data[3] | FLAG_CATCHUP]) + data[4:]
             self.stats.catchup_frames += 1
+        return data
+
+    def _send_datagrams(self, frame: WebFrame, deadline: float, catchup: bool) -> bool:
+        data = self._encode(frame, catchup)
         parts = fragments(data, self.stats.frames_sent)
         if self._prefix is None:            # the HTTP/3 datagram's quarter stream id
             self._prefix = encode_uint_var(self.session_id // 4)
@@ -184,22 +185,24 @@ class ViewerSession:
                 keep.append((deadline, parts))
         self._queued = keep
         if dropped:
-            kept = [p for p in unsent if id(p) not in dropped]
-            unsent.clear()
-            unsent.extend(kept)
-            self.stats.datagrams_expired += len(dropped)
+            self._drop_unsent(dropped)
             self.stats.resets += frames
         return frames
 
+    def _drop_unsent(self, ids: set[int]) -> int:
+        """Takes the datagrams whose ids are given out of aioquic's queue; how many went."""
+        unsent = self._unsent()
+        kept = [p for p in unsent if id(p) not in ids]
+        gone = len(unsent) - len(kept)
+        unsent.clear()
+        unsent.extend(kept)
+        self.stats.datagrams_expired += gone
+        return gone
+
     def _reset_all(self, key_superseded: bool) -> None:
         if self.datagram:                   # fragments of older frames still unsent go
-            mine = {id(p) for _, parts in self._queued for p in parts}
-            unsent = self._unsent()
-            kept = [p for p in unsent if id(p) not in mine]
-            self.stats.datagrams_expired += len(unsent) - len(kept)
-            self.stats.key_resets += key_superseded and len(unsent) > len(kept)
-            unsent.clear()
-            unsent.extend(kept)
+            gone = self._drop_unsent({id(p) for _, parts in self._queued for p in parts})
+            self.stats.key_resets += key_superseded and gone > 0
             self._queued.clear()
             return
         for sid in list(self._open):
