@@ -36,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bitrate", default="4M")
     p.add_argument("--gop", type=int, default=60)
     p.add_argument("--bframes", type=int, default=0)
-    p.add_argument("--codec", choices=("h264", "hevc"), default="h264")
+    p.add_argument("--codec", choices=("h264", "hevc", "av1"), default="h264")
     p.add_argument("--audio", choices=("aac", "opus", "none"), default="aac")
     p.add_argument("--json", action="store_true", help="print the probe's full report as JSON")
 

@@ -33,7 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bframes", type=int, default=0, help="B-frames between references (default 0)")
     p.add_argument("--cbr", action="store_true",
                    help="constant bit rate with filler (H.264), like a broadcast encoder")
-    p.add_argument("--codec", choices=("h264", "hevc"), default="h264")
+    p.add_argument("--codec", choices=("h264", "hevc", "av1"), default="h264",
+                   help="video codec (default h264); av1: SVT-AV1 low delay, three temporal "
+                        "layers, carried in TS as the AOM mapping specifies")
     p.add_argument("--audio", choices=("aac", "opus", "none"), default="aac")
     p.add_argument("--stream-id", type=int, default=1, help="stream id written into the stamps")
     p.add_argument("--rate-from", metavar="URL|rtcp",
@@ -57,6 +59,9 @@ def source_options(args: argparse.Namespace) -> dict:
         raise UsageError(f"--gop {args.gop} must be at least 1")
     if not 0 <= args.bframes <= 8:
         raise UsageError(f"--bframes {args.bframes} is outside 0..8")
+    if args.bframes and args.codec == "av1":
+        raise UsageError("--bframes is for h264/hevc: AV1's low-delay mode has temporal layers "
+                         "instead")
     return dict(width=width, height=height, fps=args.fps,
                 bitrate=parse_bitrate(args.bitrate, "--bitrate"), gop=args.gop,
                 bframes=args.bframes, codec=args.codec,

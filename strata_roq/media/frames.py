@@ -18,6 +18,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from strata_roq.media.av1 import Av1Scanner
 from strata_roq.media.nal import AccessUnitInfo, FrameKind, NalScanner
 from strata_roq.media.stamp import CaptureStamp, find_stamp
 from strata_roq.media.ts import (PID_NULL, TS_PACKET_SIZE, TS_SYNC, PsiTables, TsCounters,
@@ -37,6 +38,13 @@ DISPOSABLE_PRIORITY = 1
 HEAD_LIMIT = 8192
 
 MP2T_PAYLOAD_TYPE = 33
+#: video codecs whose frame headers we read (others: the random-access flag decides)
+PARSED_VIDEO = ("h264", "hevc", "av1")
+
+
+def video_scanner(codec: str):
+    """The header scanner for a parsed video codec: NAL units, or AV1 OBUs."""
+    return Av1Scanner() if codec == "av1" else NalScanner(codec)
 
 
 @dataclass(slots=True, eq=False)
@@ -269,10 +277,10 @@ class Framer:
             pes = None
         if pes is not None:
             frame.pts, frame.dts = pes.pts, pes.dts
-            if kind is FrameKind.UNKNOWN and codec in ("h264", "hevc"):
+            if kind is FrameKind.UNKNOWN and codec in PARSED_VIDEO:
                 frame.head = bytearray(payload[pes.header_length:])
                 self._classify(frame)
-        if frame.kind is FrameKind.UNKNOWN and codec not in ("h264", "hevc"):
+        if frame.kind is FrameKind.UNKNOWN and codec not in PARSED_VIDEO:
             # a video codec whose headers we do not parse: trust the random-access flag
             frame.kind = FrameKind.I if hdr.random_access else FrameKind.UNKNOWN
             frame.priority = self.priorities.get(frame.kind, 0)
@@ -350,8 +358,8 @@ class Framer:
         """Scan the frame's head; settle its kind once a slice header (or the end) is seen."""
         scanner = self._scanners.get(frame.stream)
         if scanner is None:
-            scanner = self._scanners[frame.stream] = NalScanner(
-                frame.codec if frame.codec in ("h264", "hevc") else "h264")
+            scanner = self._scanners[frame.stream] = video_scanner(
+                frame.codec if frame.codec in PARSED_VIDEO else "h264")
         head = frame.head
         info = scanner.scan(bytes(head))
         frame.info = info

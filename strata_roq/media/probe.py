@@ -15,7 +15,9 @@ from collections import Counter
 import numpy as np
 
 from strata_roq.errors import ParseError
-from strata_roq.media.nal import FrameKind, NalScanner
+from strata_roq.media import av1
+from strata_roq.media.frames import PARSED_VIDEO, video_scanner
+from strata_roq.media.nal import FrameKind
 from strata_roq.media.refchain import ReferenceChain
 from strata_roq.rtp.packet import payload_bounds
 from strata_roq.media.stamp import find_stamp
@@ -76,7 +78,7 @@ class MediaProbe:
         self._last_video_time: float | None = None
         self._frame_interval: float | None = None
         self._last_pts: int | None = None
-        self._scanner: NalScanner | None = None
+        self._scanner = None             # NalScanner or Av1Scanner, once the codec is known
         self._decoder = None
         self.chain = ReferenceChain()      # H.264: pictures delivered without a reference
         self.corrupt = 0                   # frames the decoder flagged corrupt
@@ -135,11 +137,11 @@ class MediaProbe:
             self.audio_codec = info.codec
             self.audio_frames += 1
             return
-        if not info.is_video or info.codec not in ("h264", "hevc"):
+        if not info.is_video or info.codec not in PARSED_VIDEO:
             return
         if self.video_codec is None:
             self.video_codec = info.codec
-            self._scanner = NalScanner(info.codec)
+            self._scanner = video_scanner(info.codec)
         if info.codec != self.video_codec:
             return  # a second video stream: the probe judges the first one only
         self.video_frames += 1
@@ -183,8 +185,10 @@ class MediaProbe:
         import av
 
         if self._decoder is None:
-            self._decoder = av.CodecContext.create(self.video_codec, "r")
-        packet = av.Packet(unit.data)
+            self._decoder = av.CodecContext.create(
+                "libdav1d" if self.video_codec == "av1" else self.video_codec, "r")
+        data = av1.from_ts(bytes(unit.data)) if self.video_codec == "av1" else unit.data
+        packet = av.Packet(data)
         packet.pts = unit.pts
         packet.dts = unit.dts
         try:

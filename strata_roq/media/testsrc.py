@@ -2,8 +2,9 @@
 
 Every test and benchmark needs real media with known frames. :class:`TestSource` makes one
 picture per call (a scrolling gradient, a moving box and the frame number as a bar code),
-encodes it with libx264/libx265 tuned for low delay, stamps it with its capture time
-(:mod:`strata_roq.media.stamp`), muxes it with AAC or Opus audio into MPEG-TS with PyAV, and
+encodes it with libx264/libx265 tuned for low delay (or SVT-AV1 in its low-delay mode with
+three temporal layers), stamps it with its capture time (:mod:`strata_roq.media.stamp`),
+muxes it with AAC or Opus audio into MPEG-TS with PyAV, and
 returns the datagrams (7×188 bytes; a shorter one closes each frame so no frame waits for
 the next). It never sleeps or reads a clock: the caller passes the capture time and paces.
 """
@@ -12,11 +13,13 @@ from __future__ import annotations
 
 import fractions
 import io
+import os
 
 import numpy as np
 
+from strata_roq.media import av1
 from strata_roq.media.stamp import CaptureStamp, insert_stamp
-from strata_roq.media.ts import TS_PACKET_SIZE
+from strata_roq.media.ts import TS_PACKET_SIZE, add_es_descriptors
 
 DATAGRAM_PACKETS = 7
 DATAGRAM_SIZE = DATAGRAM_PACKETS * TS_PACKET_SIZE
@@ -24,6 +27,11 @@ AUDIO_RATE = 48000
 #: Audio is encoded this far ahead of the picture so the muxer's interleaving never holds a
 #: video frame back waiting for audio (a video frame leaves the muxer as soon as it is fed).
 AUDIO_LEAD = 0.12
+#: PIDs asked of FFmpeg's muxer (its defaults), so the AV1 PMT and PES can be completed
+PMT_PID, VIDEO_PID = 0x1000, 0x100
+#: SVT-AV1 low delay: hierarchical-levels=2 is a 3-layer temporal hierarchy (every second
+#: picture is in the top layer, referenced by nothing); rc=2 is CBR, what low delay needs
+AV1_PARAMS = "pred-struct=1:hierarchical-levels=2:rc=2"
 
 
 class _Sink(io.RawIOBase):
@@ -53,8 +61,8 @@ class TestSource:
         VBV of two frames) — a synthetic picture is otherwise far cheaper than its target."""
         import av
 
-        if codec not in ("h264", "hevc"):
-            raise ValueError(f"unsupported video codec {codec!r} (h264 or hevc)")
+        if codec not in ("h264", "hevc", "av1"):
+            raise ValueError(f"unsupported video codec {codec!r} (h264, hevc or av1)")
         if audio not in ("aac", "opus", None):
             raise ValueError(f"unsupported audio codec {audio!r} (aac, opus or none)")
         self.width, self.height, self.fps = width - width % 2, height - height % 2, fps
@@ -67,7 +75,11 @@ class TestSource:
         self._pending = bytearray()
         self._container = av.open(self._sink, "w", format="mpegts", options={
             "flush_packets": "1", "max_interleave_delta": "1", "pes_payload_size": "0",
-            "pcr_period": "20", "max_delay": "100000"})
+            "pcr_period": "20", "max_delay": "100000", "mpegts_pmt_start_pid": str(PMT_PID),
+            "mpegts_start_pid": str(VIDEO_PID),
+            # AV1's PES is private_stream_1, whose length must be written
+            "omit_video_pes_length": "0" if codec == "av1" else "1"})
+        self._av1_descriptors = b""
         if codec == "h264":
             params = f"keyint={gop}:min-keyint={gop}:scenecut=0:aud=1:bframes={bframes}"
             if bframes:
@@ -83,6 +95,13 @@ class TestSource:
                 params += f":nal-hrd=cbr:vbv-maxrate={kbps}:vbv-bufsize={max(2 * kbps // fps, 1)}"
             options["x264-params"] = params
             self._video = self._container.add_stream("libx264", rate=fps, options=options)
+        elif codec == "av1":
+            # AV1 in TS is completed here (AOM "Carriage of AV1 in MPEG-2 TS"): FFmpeg's
+            # muxer writes the OBUs bare; we hand it start-code format and add the PMT's
+            # 'AV01' registration and AV1 video descriptor (see _complete_av1_ts).
+            os.environ.setdefault("SVT_LOG", "1")        # SVT-AV1: errors only on stderr
+            options = {"preset": "10", "svtav1-params": f"{AV1_PARAMS}:keyint={gop}"}
+            self._video = self._container.add_stream("libsvtav1", rate=fps, options=options)
         else:
             params = (f"keyint={gop}:min-keyint={gop}:scenecut=0:aud=1:bframes={bframes}"
                       ":log-level=error:repeat-headers=1")
@@ -207,8 +226,13 @@ class TestSource:
             capture_ns = self._capture_ns.pop(pts_index, 0)
             if packet.is_keyframe:
                 self.key_indices.append(pts_index)
-            data = insert_stamp(data, CaptureStamp(self.stream_id, pts_index, capture_ns),
-                                self.codec)
+            stamp = CaptureStamp(self.stream_id, pts_index, capture_ns)
+            if self.codec == "av1":
+                data = av1.insert_metadata(data, stamp.payload())
+            else:
+                data = insert_stamp(data, stamp, self.codec)
+        if self.codec == "av1":
+            data = self._av1_for_ts(data)
         if self.adaptive:
             data = self._fill_to_target(data)
         out = av.Packet(data)
@@ -232,10 +256,37 @@ class TestSource:
         self._fill_budget -= pad + 6
         return data + b"\x00\x00\x00\x01\x0c" + b"\xff" * pad + b"\x80"
 
+    def _av1_for_ts(self, tu: bytes) -> bytes:
+        """A temporal unit in start-code format; the sequence header, once seen, gives the
+        PMT's AV1 video descriptor."""
+        if not self._av1_descriptors:
+            for obu in av1.iter_obus(tu):
+                if obu.type == av1.OBU_SEQUENCE_HEADER:
+                    seq = av1.parse_sequence_header(obu.payload)
+                    self._av1_descriptors = b"\x05\x04AV01" + seq.ts_descriptor()
+        return av1.to_ts(tu)
+
+    def _complete_av1_ts(self, pending: bytearray) -> None:
+        """What FFmpeg's muxer leaves out of AV1 in TS: the PMT's registration and AV1
+        video descriptor, and PES stream_id 0xBD (private_stream_1) instead of 0xE0."""
+        for i in range(0, len(pending) - TS_PACKET_SIZE + 1, TS_PACKET_SIZE):
+            pid = ((pending[i + 1] & 0x1F) << 8) | pending[i + 2]
+            if not pending[i + 1] & 0x40:
+                continue
+            if pid == PMT_PID and self._av1_descriptors:
+                pending[i:i + TS_PACKET_SIZE] = add_es_descriptors(
+                    bytes(pending[i:i + TS_PACKET_SIZE]), VIDEO_PID, self._av1_descriptors)
+            elif pid == VIDEO_PID:
+                at = i + 4 + (1 + pending[i + 4] if pending[i + 3] & 0x20 else 0)
+                if pending[at:at + 4] == b"\x00\x00\x01\xe0":
+                    pending[at + 3] = 0xBD
+
     def _datagrams(self, final: bool) -> list[bytes]:
         self._pending += self._sink.buffer
         self._sink.buffer.clear()
         pending = self._pending
+        if self.codec == "av1":
+            self._complete_av1_ts(pending)
         out = [bytes(pending[i:i + DATAGRAM_SIZE])
                for i in range(0, len(pending) - DATAGRAM_SIZE + 1, DATAGRAM_SIZE)]
         rest = len(pending) % DATAGRAM_SIZE

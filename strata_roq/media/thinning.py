@@ -1,8 +1,9 @@
 """Dropping whole pictures from MPEG-TS so that what is left still decodes.
 
 When the path carries less than the media, the layers nothing depends on go first: H.264
-pictures with ``nal_ref_idc == 0`` and HEVC sub-layer non-reference pictures (the
-disposable B-frames of a typical encoder). The decoder then gets a valid stream at a lower
+pictures with ``nal_ref_idc == 0``, HEVC sub-layer non-reference pictures (the
+disposable B-frames of a typical encoder) and AV1 frames stored in no reference slot
+(``refresh_frame_flags == 0``: the top temporal layer of a low-delay hierarchy). The decoder then gets a valid stream at a lower
 frame rate instead of a broken one at the full rate. When a *reference* picture is lost
 anyway (its frame was cancelled at its deadline), every picture up to the next key frame
 depends on it: :meth:`TsThinner.reference_lost` drops them too (4D-MAP's "decompensate"),
@@ -20,11 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from strata_roq.errors import ParseError
-from strata_roq.media.nal import NalScanner
+from strata_roq.media.frames import PARSED_VIDEO, video_scanner
 from strata_roq.media.ts import (PID_PAT, TS_PACKET_SIZE, TS_SYNC, PsiTables, TsCounters,
                                  parse_pes_header, parse_ts_header)
 
-THINNABLE_CODECS = ("h264", "hevc")
+THINNABLE_CODECS = PARSED_VIDEO
 
 
 @dataclass
@@ -51,7 +52,7 @@ class TsThinner:
         self.stats = ThinnerStats()
         self.counters = TsCounters()
         self.psi = PsiTables(self.counters)
-        self._scanners: dict[int, NalScanner] = {}
+        self._scanners: dict = {}                 # video pid -> NalScanner / Av1Scanner
         self._psi_version = -1
         self._dropping: dict[int, bool] = {}      # video pid -> its current PES is removed
         self._removed: dict[int, int] = {}        # video pid -> payload packets removed (CC shift)
@@ -109,7 +110,7 @@ class TsThinner:
             if info.codec in THINNABLE_CODECS:
                 old = self._scanners.get(pid)
                 scanners[pid] = old if old is not None and old.codec == info.codec \
-                    else NalScanner(info.codec)
+                    else video_scanner(info.codec)
         self._scanners = scanners
 
     def _feed_psi(self, data: bytes, base: int) -> None:

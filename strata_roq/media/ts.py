@@ -437,3 +437,39 @@ class TsDemuxer:
         for pid in list(self._pes):
             self._emit(pid, out)
         return out
+
+
+def add_es_descriptors(packet: bytes, pid: int, descriptors: bytes) -> bytes:
+    """A PMT TS packet (whole section in this one packet) with ``descriptors`` put first in
+    the ES-info loop of elementary stream ``pid``: section length and CRC recomputed.
+    Anything else (another table, a section that spans packets, no such stream, already
+    there) comes back unchanged. Our test source uses it to register what FFmpeg's muxer
+    does not (AV1's 'AV01' registration and video descriptor)."""
+    if len(packet) != TS_PACKET_SIZE or not packet[1] & 0x40:
+        return packet
+    offset = 4 + (1 + packet[4] if packet[3] & 0x20 else 0)
+    start = offset + 1 + packet[offset]                 # after the pointer field
+    if start + 12 > TS_PACKET_SIZE or packet[start] != 0x02:
+        return packet
+    length = ((packet[start + 1] & 0x0F) << 8) | packet[start + 2]
+    end = start + 3 + length
+    if end > TS_PACKET_SIZE or end + len(descriptors) > TS_PACKET_SIZE:
+        return packet
+    section = bytearray(packet[start:end - 4])          # without the CRC
+    i = 12 + (((section[10] & 0x0F) << 8) | section[11])
+    while i + 5 <= len(section):
+        es_pid = ((section[i + 1] & 0x1F) << 8) | section[i + 2]
+        es_len = ((section[i + 3] & 0x0F) << 8) | section[i + 4]
+        if es_pid == pid:
+            if section[i + 5:i + 5 + len(descriptors)] == descriptors:
+                return packet
+            es_len += len(descriptors)
+            section[i + 3:i + 5] = bytes([0xF0 | es_len >> 8, es_len & 0xFF])
+            section[i + 5:i + 5] = descriptors
+            length += len(descriptors)
+            section[1:3] = bytes([(section[1] & 0xF0) | length >> 8, length & 0xFF])
+            section += crc32_mpeg(bytes(section)).to_bytes(4, "big")
+            out = packet[:start] + bytes(section)
+            return out + b"\xff" * (TS_PACKET_SIZE - len(out))
+        i += 5 + es_len
+    return packet

@@ -2,19 +2,22 @@
 only WebCodecs (no TS parser in JavaScript).
 
 :class:`FrameExtractor` takes TS datagrams (what RIST or UDP delivers) and yields
-:class:`~strata_roq.wt.wire.WebFrame` objects: one per H.264 access unit (key flag, PTS,
-the capture time from the Strata SEI stamp when present) and one per audio frame (an AAC
-ADTS frame, or a bare Opus packet out of its TS control header). It also learns what the
-page must configure its decoders with — the WebCodecs codec string from the SPS
-(``avc1.PPCCLL``), and the audio codec, sample rate and channels (from the ADTS header, or
-the Opus TOC byte).
+:class:`~strata_roq.wt.wire.WebFrame` objects: one per video frame — an H.264 access unit
+(Annex-B) or an AV1 temporal unit (out of TS's start-code format into the low-overhead
+form WebCodecs wants) — with key flag, PTS and the capture time from the Strata stamp when
+present, and one per audio frame (an AAC ADTS frame, or a bare Opus packet out of its TS
+control header). It also learns what the page must configure its decoders with — the
+WebCodecs codec string from the SPS (``avc1.PPCCLL``) or the AV1 sequence header
+(``av01.P.LLT.DD``), and the audio codec, sample rate and channels (from the ADTS header,
+or the Opus TOC byte).
 Sans-I/O: bytes and arrival times in, frames out.
 """
 
 from __future__ import annotations
 
-from strata_roq.media import opus
-from strata_roq.media.nal import NalScanner, iter_nal_units
+from strata_roq.media import av1, opus
+from strata_roq.media.frames import video_scanner
+from strata_roq.media.nal import iter_nal_units
 from strata_roq.media.stamp import find_stamp
 from strata_roq.media.ts import TsDemuxer
 from strata_roq.wt.wire import AUDIO, NO_INDEX, VIDEO, WebFrame
@@ -22,6 +25,8 @@ from strata_roq.wt.wire import AUDIO, NO_INDEX, VIDEO, WebFrame
 ADTS_RATES = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025,
               8000, 7350]
 PTS_WRAP = 1 << 33
+#: video codecs the page can decode (WebCodecs), as the TS demuxer names them
+WEB_VIDEO = ("h264", "av1")
 
 
 def avc_codec_string(access_unit: bytes) -> str | None:
@@ -75,7 +80,8 @@ class FrameExtractor:
         self.unsupported: set[str] = set()
         self._video_pid: int | None = None
         self._audio_pid: int | None = None
-        self._scanner = NalScanner("h264")
+        self._scanner = None                       # NalScanner or Av1Scanner, by codec
+        self._codec: str | None = None
         self._video_pts = _Unwrap()
         self._audio_pts = _Unwrap()
 
@@ -85,7 +91,7 @@ class FrameExtractor:
             if unit.cc_error:
                 self.damaged += 1       # a damaged frame would only break the decoder
                 continue
-            if unit.codec == "h264" and self._video_pid in (None, unit.pid):
+            if unit.codec in WEB_VIDEO and self._video_pid in (None, unit.pid):
                 self._video_pid = unit.pid
                 frame = self._video(unit)
                 if frame is not None:
@@ -98,16 +104,23 @@ class FrameExtractor:
         return out
 
     def _video(self, unit) -> WebFrame | None:
+        if self._scanner is None:
+            self._codec, self._scanner = unit.codec, video_scanner(unit.codec)
         au = self._scanner.scan(unit.data)
         key = bool(unit.random_access or au.kind.is_key)
-        if key and self.video_codec is None:
+        data = unit.data
+        if self._codec == "av1":
+            data = av1.from_ts(bytes(data))
+            if key and self.video_codec is None and self._scanner.sequence is not None:
+                self.video_codec = self._scanner.sequence.codec_string()
+        elif key and self.video_codec is None:
             self.video_codec = avc_codec_string(unit.data)
         if self.video_codec is None or unit.pts is None:
             return None                 # nothing a decoder could start from yet
         stamp = find_stamp(au.user_data)
         capture = stamp.capture_ns // 1000 if stamp is not None else 0
         frame = WebFrame(VIDEO, key, self.video_frames, self._video_pts.us(unit.pts), capture,
-                         unit.data, stamp.frame_index if stamp is not None else NO_INDEX)
+                         data, stamp.frame_index if stamp is not None else NO_INDEX)
         self.video_frames += 1
         return frame
 
@@ -142,7 +155,7 @@ class FrameExtractor:
     def flush(self) -> list[WebFrame]:
         out: list[WebFrame] = []
         for unit in self.demuxer.flush():
-            if unit.codec == "h264" and not unit.cc_error:
+            if unit.codec in WEB_VIDEO and self._video_pid in (None, unit.pid) and not unit.cc_error:
                 frame = self._video(unit)
                 if frame is not None:
                     out.append(frame)

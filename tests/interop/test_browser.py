@@ -135,8 +135,9 @@ def _assert_lip_sync(snap) -> None:
     assert av[int(0.95 * len(av))] < 45, (av[-20:], snap["lead"], snap["resyncs"])
 
 
-def test_opus_feed_plays_in_sync(rig, browser):
-    """testsrc with Opus audio straight into the gateway over UDP: the page decodes the bare
+def test_av1_and_opus_feed_plays_in_sync(rig, browser):
+    """testsrc with AV1 video (SVT-AV1, in TS as the AOM mapping specifies) and Opus audio
+    straight into the gateway over UDP: the page decodes the AV1 temporal units and the bare
     Opus packets the gateway takes out of TS, and keeps the picture on the sound's clock. A
     second viewer watches in datagram mode (frames as WebTransport datagrams)."""
     import json
@@ -145,14 +146,16 @@ def test_opus_feed_plays_in_sync(rig, browser):
     rig.start(rig.strata("gateway", "-i", f"udp://@127.0.0.1:{media_port}", "--web",
                          f"127.0.0.1:{web_port}", "--duration", "25"), ready="gateway:")
     rig.start(rig.strata("testsrc", "-o", f"udp://127.0.0.1:{media_port}", "--duration", "22",
-                         "--size", "640x360", "--bitrate", "1M", "--audio", "opus", "-q"))
+                         "--size", "640x360", "--bitrate", "1M", "--audio", "opus",
+                         "--codec", "av1", "-q"))
     time.sleep(1.0)
     viewer = _page(browser, f"https://127.0.0.1:{web_port}/")
     snap = _wait(viewer, lambda s: s["videoDecoded"] >= 5, 8)
     assert snap["videoDecoded"] >= 5, snap
     datagrams = _page(browser, f"https://127.0.0.1:{web_port}/?mode=datagram")
-    assert viewer.evaluate("() => fetch('/api/info').then(r => r.json())")["audio"] == {
-        "codec": "opus", "sampleRate": 48000, "numberOfChannels": 2}
+    info = viewer.evaluate("() => fetch('/api/info').then(r => r.json())")
+    assert info["audio"] == {"codec": "opus", "sampleRate": 48000, "numberOfChannels": 2}
+    assert info["video"]["codec"].startswith("av01.0."), info["video"]
     time.sleep(12)
     snap = viewer.evaluate(SNAPSHOT)
     assert snap["error"] is None, snap["error"]

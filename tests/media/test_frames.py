@@ -57,6 +57,20 @@ def test_pyav_source_frames_carry_stamps(pyav_h264_datagrams):
     assert sum(f.kind is FrameKind.AUDIO for f in _frames(datagrams)) > 100
 
 
+def test_av1_frames_are_classified_and_the_top_layer_is_disposable():
+    from strata_roq.media.testsrc import TestSource
+
+    source = TestSource(width=320, height=180, fps=30, bitrate=600_000, gop=30, codec="av1")
+    datagrams = [d for i in range(60) for d in source.encode_frame(i * 33_333_333)]
+    video = [f for f in _frames(datagrams + source.close()) if f.codec == "av1"]
+    assert [f.stamp.frame_index for f in video] == list(range(60))
+    assert [f.stamp.frame_index for f in video if f.is_key] == [0, 30]
+    assert all(f.kind is FrameKind.P for f in video if not f.is_key)
+    disposable = [f.stamp.frame_index for f in video if f.priority == DISPOSABLE_PRIORITY]
+    assert disposable == list(range(1, 60, 2))
+    assert all(f.gop == (1 if f.stamp.frame_index < 30 else 2) for f in video)
+
+
 def test_a_stamped_pictures_deadline_counts_from_its_capture():
     """Glass to glass: the time a picture spent in the encoder is part of its budget. With
     the stamp's clock known (``wall_offset``) the deadline is capture + latency; a stamp

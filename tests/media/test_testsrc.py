@@ -40,6 +40,41 @@ def test_streams_are_standard(tmp_path, codec, audio, ff_video, ff_audio):
     assert all(frame for frame in per_frame), "every picture leaves the muxer at once"
 
 
+def test_av1_is_carried_as_the_aom_mapping_specifies():
+    """'AV01' registration and AV1 video descriptor in the PMT, PES stream_id 0xBD with its
+    length, OBUs in start-code format; the probe (libdav1d) decodes every frame."""
+    from strata_roq.media.probe import MediaProbe
+    from strata_roq.media.testsrc import PMT_PID, VIDEO_PID
+    from strata_roq.media.ts import TsDemuxer
+
+    source = TestSource(width=320, height=240, fps=25, bitrate=500_000, gop=25, codec="av1",
+                        audio="opus")
+    per_frame = [source.encode_frame(1_700_000_000_000_000_000 + i * 40_000_000)
+                 for i in range(50)]
+    datagrams = [d for frame in per_frame for d in frame] + source.close()
+    assert all(frame for frame in per_frame), "every picture leaves the muxer at once"
+    packets = [d[i:i + 188] for d in datagrams for i in range(0, len(d), 188)]
+    pmts = [p for p in packets if ((p[1] & 0x1F) << 8 | p[2]) == PMT_PID]
+    assert pmts and all(b"\x05\x04AV01\x80\x04\x81" in p for p in pmts)
+    demux = TsDemuxer()
+    units = [u for d in datagrams for u in demux.feed(d, 0.0)] + demux.flush()
+    assert demux.streams[VIDEO_PID].codec == "av1" and demux.counters.psi_errors == 0
+    video = [u for u in units if u.codec == "av1"]
+    assert len(video) == 50 and {u.stream_id for u in video} == {0xBD}
+    assert all(bytes(u.data[:5]) == b"\x00\x00\x01\x12\x00" for u in video)  # a TD first
+    starts = [p for p in packets if ((p[1] & 0x1F) << 8 | p[2]) == VIDEO_PID and p[1] & 0x40]
+    assert all(p[4 + (1 + p[4] if p[3] & 0x20 else 0) + 4:][:2] != b"\0\0" for p in starts)
+    assert [i for i, u in enumerate(video) if u.random_access] == source.key_indices == [0, 25]
+    probe = MediaProbe()
+    for d in datagrams:
+        probe.feed(d, 1_700_000_002.0)
+    probe.finish()
+    report = probe.report()["video"]
+    assert report["codec"] == "av1" and report["decoded"] == 50 and report["stamped"] == 50
+    assert report["decode_errors"] == 0 and report["missing_frames"] == 0
+    assert report["by_kind"] == {"idr": 2, "p": 48} and report["key_frames"] == 2
+
+
 def test_bad_options_are_rejected():
     with pytest.raises(ValueError):
         TestSource(codec="vp9")

@@ -120,3 +120,30 @@ def test_not_ts_passes_unchanged_and_is_counted():
     bad = b"\x46" + b"\x00" * 187
     assert thinner.filter(bad) == bad
     assert thinner.stats.not_ts == 2
+
+
+def test_av1_loses_its_top_temporal_layer_and_still_decodes():
+    """SVT-AV1's low-delay hierarchy: every second frame is stored in no reference slot
+    (refresh_frame_flags 0). Thinning removes exactly those; libdav1d decodes the rest at
+    half the frame rate, without an error."""
+    from strata_roq.media.probe import MediaProbe
+
+    src = TestSource(width=320, height=180, fps=FPS, bitrate=800_000, gop=30, codec="av1",
+                     audio="opus")
+    stream = [src.encode_frame(1_700_000_000_000_000_000 + int(i / FPS * 1e9))
+              for i in range(90)]
+    stream[-1] = stream[-1] + src.close()
+    thinner = TsThinner()
+    thinner.drop_disposable = True
+    out = [d for d in (thinner.filter(d) for picture in stream for d in picture) if d]
+    assert thinner.stats.dropped_disposable == 45 and thinner.stats.unclassified == 0
+    probe = MediaProbe()
+    for d in out:
+        probe.feed(d, 1_700_000_004.0)
+    probe.finish()
+    report = probe.report()
+    video = report["video"]
+    assert video["frames"] == video["decoded"] == 45 and video["decode_errors"] == 0
+    assert video["missing_indices"] == list(range(1, 88, 2))   # the odd frames left (89 too)
+    assert report["ts"]["cc_errors"] == 0
+    assert video["key_frame_indices"] == [0, 30, 60]

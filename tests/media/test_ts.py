@@ -139,3 +139,28 @@ def test_a_damaged_unit_is_dated_by_its_last_packet_before_the_gap(ffmpeg_h264_t
             units += demuxer.feed(d, 1000.0 if i > middle else i * 0.001)
     [damaged] = [u for u in units if u.cc_error]
     assert damaged.last_time == pytest.approx((middle - 1) * 0.001)
+
+
+def test_es_descriptors_are_added_to_a_pmt_with_a_valid_crc():
+    from strata_roq.media.ts import PsiTables, TsCounters, add_es_descriptors, crc32_mpeg
+
+    section = bytearray(b"\x02\xb0\x00\x00\x01\xc1\x00\x00\xe1\x00\xf0\x00"
+                        b"\x06\xe1\x00\xf0\x00" b"\x0f\xe1\x01\xf0\x00")
+    section[2] = len(section) + 4 - 3
+    section += crc32_mpeg(bytes(section)).to_bytes(4, "big")
+    packet = b"\x47\x50\x00\x10\x00" + bytes(section)
+    packet += b"\xff" * (188 - len(packet))
+    extra = b"\x05\x04AV01\x80\x04\x81\x01\x0c\xc0"
+    out = add_es_descriptors(packet, 0x100, extra)
+    assert len(out) == 188 and out != packet
+    assert add_es_descriptors(out, 0x100, extra) == out                 # once only
+    assert add_es_descriptors(packet, 0x555, extra) == packet           # no such stream
+    assert add_es_descriptors(b"\x47\x01\x00\x10" + b"\x00" * 184, 0x100, extra)[1] == 1
+    psi = PsiTables(TsCounters())
+    pat = b"\x00\x00\xb0\x0d\x00\x01\xc1\x00\x00\x00\x01\xf0\x00"
+    pat += crc32_mpeg(pat[1:]).to_bytes(4, "big")
+    psi.feed(b"\x47\x40\x00\x10" + pat + b"\xff" * (184 - len(pat)), 0, parse_ts_header(
+        b"\x47\x40\x00\x10" + b"\xff" * 184))
+    psi.feed(out, 0, parse_ts_header(out))
+    assert psi.counters.psi_errors == 0
+    assert psi.streams[0x100].codec == "av1" and psi.streams[0x101].codec == "aac"

@@ -3,14 +3,17 @@ strings the page configures WebCodecs with."""
 
 import pytest
 
+import re
+
 from strata_roq.errors import ParseError
 from strata_roq.media.testsrc import TestSource
 from strata_roq.wt.extract import FrameExtractor, avc_codec_string, split_adts
 from strata_roq.wt.wire import AUDIO, VIDEO, WebFrame, decode_frame
 
 
-def _run(frames=60, gop=30, audio="aac"):
-    source = TestSource(width=320, height=240, fps=30, bitrate=600_000, gop=gop, audio=audio)
+def _run(frames=60, gop=30, audio="aac", codec="h264"):
+    source = TestSource(width=320, height=240, fps=30, bitrate=600_000, gop=gop, audio=audio,
+                        codec=codec)
     ex = FrameExtractor()
     out = []
     base = 1_700_000_000.0
@@ -37,6 +40,26 @@ def test_every_video_frame_once_with_key_flags_and_stamps():
     assert abs(video[5].capture_us / 1e6 - (1_700_000_000.0 + 5 / 30)) < 1e-3
     assert ex.video_codec and ex.video_codec.startswith("avc1.")
     assert video[0].data.startswith(b"\0\0\0\1") or video[0].data.startswith(b"\0\0\1")
+
+
+def test_av1_frames_leave_in_the_low_overhead_form_webcodecs_wants():
+    import av
+
+    from strata_roq.media import av1
+
+    ex, out, source = _run(codec="av1", audio="opus")
+    video = [f for f in out if f.kind == VIDEO]
+    assert len(video) == 60 and [f.source_index for f in video] == list(range(60))
+    assert [i for i, f in enumerate(video) if f.key] == source.key_indices == [0, 30]
+    assert re.fullmatch(r"av01\.0\.\d\dM\.08", ex.video_codec)
+    assert all(f.capture_us for f in video)
+    assert all(b"\x00\x00\x01" not in f.data[:3] for f in video)   # no start codes left
+    assert [o.type for o in av1.iter_obus(video[0].data)][:2] == [av1.OBU_TEMPORAL_DELIMITER,
+                                                                  av1.OBU_SEQUENCE_HEADER]
+    decoder = av.CodecContext.create("libdav1d", "r")
+    pictures = sum(len(decoder.decode(av.Packet(f.data))) for f in video)
+    assert pictures + len(decoder.decode(None)) == 60
+    assert not ex.unsupported
 
 
 def test_audio_frames_are_split_per_adts_frame():
