@@ -111,6 +111,9 @@ class FrameExtractor:
         data = unit.data
         if self._codec == "av1":
             data = av1.from_ts(bytes(data))
+            if not data:                # no OBU survived: nothing a decoder could use
+                self.damaged += 1
+                return None
             if key and self.video_codec is None and self._scanner.sequence is not None:
                 self.video_codec = self._scanner.sequence.codec_string()
         elif key and self.video_codec is None:

@@ -60,6 +60,11 @@ def test_av1_frames_leave_in_the_low_overhead_form_webcodecs_wants():
     pictures = sum(len(decoder.decode(av.Packet(f.data))) for f in video)
     assert pictures + len(decoder.decode(None)) == 60
     assert not ex.unsupported
+    # a PES with no OBU in it (garbage between start codes) is counted, never handed on
+    unit = type("Unit", (), {"data": b"\x00\x00\x01\xff\xff", "random_access": False,
+                             "pts": 90_000, "pid": ex._video_pid, "codec": "av1"})()
+    damaged = ex.damaged
+    assert ex._video(unit) is None and ex.damaged == damaged + 1
 
 
 def test_audio_frames_are_split_per_adts_frame():
