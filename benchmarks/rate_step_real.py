@@ -19,7 +19,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
@@ -111,7 +110,6 @@ def main() -> None:
             print(f"{label:22} {r['min'] / 1e6:13.2f} / {r['mean'] / 1e6:4.2f} Mbit/s "
                   f"{back:>9} {lat['p50']:8.0f} / {lat['p99']:4.0f} / {lat['max']:4.0f} "
                   f"{r['gap']:8.1f} ms {r['missing']:7d}", flush=True)
-            time.sleep(0.5)
 
 
 if __name__ == "__main__":

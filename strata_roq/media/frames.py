@@ -141,7 +141,7 @@ class Framer:
         self._open: dict[int, MediaFrame] = {}
         self._completed: list[MediaFrame] = []
         self._cc: dict[int, int] = {}
-        self._scanners: dict[int, NalScanner] = {}
+        self._scanners: dict = {}          # stream -> NalScanner or Av1Scanner
         self._gop: dict[int, int] = {}
         self._rtp_ts: dict[int, int] = {}
 
