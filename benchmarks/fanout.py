@@ -9,7 +9,7 @@ in the window are the ones the gateway sent; each viewer is judged against all o
 ``--mode datagram``: the viewers ask for frames as WebTransport datagrams instead.
 
     .venv/bin/python benchmarks/fanout.py [--viewers 10,25,50,100] [--seconds 10]
-                                          [--mode streams|datagram]
+                                          [--mode streams|datagram] [--mtu 1350]
 """
 
 from __future__ import annotations
@@ -51,6 +51,11 @@ class Viewer(QuicConnectionProtocol):
         self.seen: set[int] = set()
         self.counting = False
         self.datagrams = Reassembler()
+        self.largest = 0                     # the largest UDP datagram the gateway sent
+
+    def datagram_received(self, data, addr) -> None:
+        self.largest = max(self.largest, len(data))
+        super().datagram_received(data, addr)
 
     def open(self, port: int, mode: str = "streams") -> None:
         sid = self._quic.get_next_available_stream_id()
@@ -143,13 +148,15 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--bitrate", default="2M")
     ap.add_argument("--mode", choices=("streams", "datagram"), default="streams")
+    ap.add_argument("--mtu", type=int, help="the gateway's --mtu (default: its own, 1350)")
     args = ap.parse_args()
     counts = [int(x) for x in args.viewers.split(",")]
     fps = 30
     media_port, web_port = free_port(), free_port()
     total = (args.seconds + 4) * len(counts) + 10     # connecting may take longer: x10 below
     gw = subprocess.Popen([*PY, "gateway", "-i", f"udp://@127.0.0.1:{media_port}", "--web",
-                           f"127.0.0.1:{web_port}", "--duration", str(total * 10), "-q"],
+                           f"127.0.0.1:{web_port}", "--duration", str(total * 10), "-q",
+                           *(["--mtu", str(args.mtu)] if args.mtu else [])],
                           stderr=subprocess.DEVNULL)
     src = subprocess.Popen([*PY, "testsrc", "-o", f"udp://127.0.0.1:{media_port}", "--duration",
                             str(total * 10), "--size", "640x360", "--bitrate", args.bitrate, "--fps",

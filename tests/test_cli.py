@@ -70,6 +70,10 @@ def test_no_command_prints_help_and_exits_2(capsys):
          "--rate-from listens"),
         (["testsrc", "-o", "udp://127.0.0.1:9", "--rate-from", "udp://@:7000", "--codec",
           "hevc"], "--rate-from re-targets the H.264 encoder"),
+        (["testsrc", "-o", "udp://127.0.0.1:9", "--codec", "av1", "--bframes", "2"],
+         "--bframes is for h264/hevc"),
+        (["gateway", "-i", "udp://@127.0.0.1:0", "--web", "127.0.0.1:0", "--mtu", "1000"],
+         "--mtu 1000 is outside 1200..65527"),
     ],
 )
 def test_bad_endpoint_is_one_line_and_exit_2(args, fragment):

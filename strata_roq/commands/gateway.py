@@ -33,6 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="self-signed certificate lifetime, < 14 days (default 10d)")
     p.add_argument("--renew-before", default="2d",
                    help="renew a self-signed certificate this long before it expires (default 2d)")
+    p.add_argument("--mtu", type=int, default=None, metavar="BYTES",
+                   help="largest UDP payload sent to viewers (default 1350; 1200, QUIC's "
+                        "minimum, for paths with tunnels of unknown overhead)")
     p.add_argument("--latency", type=float, default=500.0,
                    help="ms a frame may take to reach a viewer before its stream is reset")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
@@ -72,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--renew-before must be shorter than --cert-lifetime")
     if args.latency <= 0:
         raise UsageError("--latency must be greater than 0 ms")
+    if args.mtu is not None and not 1200 <= args.mtu <= 65527:
+        raise UsageError(f"--mtu {args.mtu} is outside 1200..65527 (QUIC needs at least 1200)")
     if bool(args.cert) != bool(args.key):
         raise UsageError("give both --cert and --key, or neither for a self-signed certificate")
     return asyncio.run(_gateway(args, sources, host, port, lifetime, renew))
@@ -80,9 +85,9 @@ def run(args: argparse.Namespace) -> int:
 def make_web_server(host: str, port: int, *, latency_ms: float, stream: str = "main",
                     token=None, token_secret=None, cert=None, key=None,
                     lifetime=datetime.timedelta(days=10), renew=datetime.timedelta(days=2),
-                    extra_stats=None):
+                    extra_stats=None, mtu: int | None = None):
     """A gateway core and its web server; returns (server, on_ts(data, now))."""
-    from strata_roq.io.webtransport import CertificateKeeper, WebServer
+    from strata_roq.io.webtransport import WEB_MTU, CertificateKeeper, WebServer
     from strata_roq.wt.gateway import Gateway
     from strata_roq.wt.tokens import ViewerAuth
 
@@ -91,7 +96,7 @@ def make_web_server(host: str, port: int, *, latency_ms: float, stream: str = "m
                               lifetime=lifetime, renew_before=renew,
                               check_interval=min(60.0, max(0.5, renew.total_seconds() / 4)))
     server = WebServer(gateway, host, port, stream=stream, auth=ViewerAuth(token, token_secret),
-                       certs=certs, extra_stats=extra_stats)
+                       certs=certs, extra_stats=extra_stats, mtu=mtu or WEB_MTU)
 
     def on_ts(data: bytes, now: float) -> None:
         touched = gateway.feed(data, now)
@@ -109,7 +114,8 @@ async def _gateway(args, sources, host, port, lifetime, renew) -> int:
     server, on_ts = make_web_server(host, port, latency_ms=args.latency, stream=args.stream,
                                     token=args.token, token_secret=args.token_secret,
                                     cert=args.cert, key=args.key, lifetime=lifetime,
-                                    renew=renew, extra_stats=lambda: {"ingest": ingest})
+                                    renew=renew, extra_stats=lambda: {"ingest": ingest},
+                                    mtu=args.mtu)
     certs = server.certs
 
     closers = []

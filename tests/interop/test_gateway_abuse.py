@@ -146,6 +146,7 @@ def test_roq_receive_serves_browsers_too(rig):
 
     v = asyncio.run(watch())
     assert v.status == 200 and len(v.seen) >= 120, len(v.seen)
+    assert 1200 < v.largest <= 1350, v.largest     # packets of the web egress's 1350 bytes
     # what the dashboard plots: per path (name, bytes, RTT) and per viewer (a stable number)
     (path,) = v.live["paths"]
     assert path["name"] == "anonymous" and path["bytes"] > 100_000 and path["rtt_ms"] is not None
