@@ -26,7 +26,7 @@ from aioquic.buffer import encode_uint_var
 from aioquic.h3.connection import StreamType
 
 from strata_roq.roq.priority import can_open_uni_stream, enable_stream_priority, set_stream_rank
-from strata_roq.wt.wire import AUDIO, FLAG_CATCHUP, WebFrame, fragments
+from strata_roq.wt.wire import AUDIO, FLAG_CATCHUP, FRAGMENT_OVERHEAD, WebFrame, fragments
 
 #: WebTransport application error 0 in the HTTP/3 code space (draft-ietf-webtrans-http3 §4.3).
 WT_CANCELLED = 0x52E4A40FA8DB
@@ -120,7 +120,9 @@ class ViewerSession:
 
     def _send_datagrams(self, frame: WebFrame, deadline: float, catchup: bool) -> bool:
         data = self._encode(frame, catchup)
-        parts = fragments(data, self.stats.frames_sent)
+        # one fragment per QUIC packet of the connection's size
+        size = self.quic._max_datagram_size - FRAGMENT_OVERHEAD  # noqa: SLF001
+        parts = fragments(data, self.stats.frames_sent, size)
         if self._prefix is None:            # the HTTP/3 datagram's quarter stream id
             self._prefix = encode_uint_var(self.session_id // 4)
         parts = [self._prefix + p for p in parts]

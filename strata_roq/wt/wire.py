@@ -72,9 +72,11 @@ def decode_frame(buf: bytes) -> WebFrame:
 
 FRAGMENT = struct.Struct(">BBHHHI")
 FRAGMENT_MAGIC = 0x44
-#: Bytes of frame per datagram: a QUIC packet of 1200 bytes holds one, with room for the
-#: short header, AEAD tag, DATAGRAM frame, HTTP/3 quarter stream id and FRAGMENT.
-FRAGMENT_PAYLOAD = 1100
+#: Bytes of a QUIC packet a fragment's frame bytes leave for the rest: short header, AEAD
+#: tag, DATAGRAM frame, HTTP/3 quarter stream id and FRAGMENT.
+FRAGMENT_OVERHEAD = 100
+#: Bytes of frame per datagram in a QUIC packet of 1200 bytes (the protocol's minimum).
+FRAGMENT_PAYLOAD = 1200 - FRAGMENT_OVERHEAD
 
 
 def fragments(encoded: bytes, sequence: int, size: int = FRAGMENT_PAYLOAD) -> list[bytes]:

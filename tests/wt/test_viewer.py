@@ -21,12 +21,12 @@ CLIENT, SERVER = ("1.1.1.1", 1), ("2.2.2.2", 2)
 
 
 class Pair:
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, mtu: int = 1200):
         cert, key = generate_self_signed()
         (tmp_path / "c.pem").write_bytes(cert)
         (tmp_path / "k.pem").write_bytes(key)
         common = dict(alpn_protocols=H3_ALPN, max_datagram_frame_size=65536)
-        scfg = QuicConfiguration(is_client=False, **common)
+        scfg = QuicConfiguration(is_client=False, max_datagram_size=mtu, **common)
         scfg.load_cert_chain(str(tmp_path / "c.pem"), str(tmp_path / "k.pem"))
         self.client = QuicConnection(configuration=QuicConfiguration(
             is_client=True, verify_mode=ssl.CERT_NONE, **common))
@@ -45,6 +45,7 @@ class Pair:
             for data, _ in self.client.datagrams_to_send(self.now):
                 self.server.receive_datagram(data, CLIENT, self.now)
             for data, _ in self.server.datagrams_to_send(self.now):
+                self.largest = max(getattr(self, "largest", 0), len(data))
                 self.client.receive_datagram(data, SERVER, self.now)
             while (e := self.server.next_event()) is not None:
                 self.server_events += self.sh3.handle_event(e)
@@ -145,8 +146,9 @@ def test_never_opens_more_streams_than_the_viewer_allows(tmp_path):
     assert pair.client._close_event is None, pair.client._close_event  # noqa: SLF001
 
 
-def _datagram_frames(pair):
-    """Frames the client could put back together from its datagrams (wire.fragments)."""
+def _datagram_frames(pair, payload: int = 1100):
+    """Frames the client could put back together from its datagrams (wire.fragments), each
+    carrying at most ``payload`` bytes of frame."""
     from aioquic.h3.events import DatagramReceived
 
     from strata_roq.wt.wire import FRAGMENT, Reassembler
@@ -155,7 +157,7 @@ def _datagram_frames(pair):
     out = []
     for e in pair.client_events:
         if isinstance(e, DatagramReceived):
-            assert len(e.data) <= FRAGMENT.size + 1100
+            assert len(e.data) <= FRAGMENT.size + payload
             frame = whole.add(e.data)
             if frame is not None:
                 out.append(decode_frame(frame))
@@ -179,6 +181,20 @@ def test_datagram_mode_cuts_frames_into_datagrams(tmp_path):
     assert got[0].key and got[1].data == frames[0].data
     assert not any(isinstance(e, WebTransportStreamDataReceived) for e in pair.client_events)
     assert viewer.stats.catchup_frames == 1 and viewer.stats.datagrams_sent >= 28 + 5 + 1
+
+
+def test_datagram_fragments_fill_the_connections_packets(tmp_path):
+    """One fragment per QUIC packet of the connection's size: 1250 bytes of frame in the
+    web egress's 1350-byte packets (1100 in QUIC's minimum 1200), none cut or refused."""
+    pair = Pair(tmp_path, mtu=1350)
+    sid = pair.open_session()
+    viewer = ViewerSession(pair.sh3, pair.server, sid, datagram=True)
+    viewer.send(_video(0, key=True, size=30_000), pair.now + 0.5, pair.now)
+    pair.pump(40)
+    (got,) = _datagram_frames(pair, payload=1250)
+    assert got.index == 0 and len(got.data) == 30_000
+    assert viewer.stats.datagrams_sent == -(-(30_000 + 28) // 1250) == 25
+    assert pair.largest <= 1350
 
 
 def test_datagram_fragments_past_their_deadline_are_dropped_unsent(tmp_path):
