@@ -146,13 +146,14 @@ function onAudio(info, f) {
 // timestamp is being heard (output latency included). Pictures that stay late — more than
 // 45 ms behind their sound (the threshold of detectability for sound ahead of picture) for
 // 300 ms — hold the sound back by the least of that lateness; a burst of late pictures (a
-// stall) is only painted late. The hold-back is given back 10 ms every half second once 3 s
-// pass without one. Lateness does not hold the sound back for a second after the clock
+// stall) is only painted late. The sound is held back at most 200 ms in all (at 300 ms a
+// run ended with latency at 345 ms, over a 300-ms budget), and the hold-back is given back
+// 20 ms every half second once 2 s pass without one. Lateness does not hold the sound back for a second after the clock
 // starts (the decoder is still working through the catch-up GOP) nor for half a second
 // after the anchor moves. Without sound (none in the feed, or the context not running)
 // pictures are painted as they are decoded. Every picture's offset from its sound is kept
 // in ``strata.avOffsets`` (ms, positive: the picture came late).
-const LEAD = 0.04, MAX_LEAD = 0.3, EARLY = 0.008, LATE = 0.045, PERSIST = 300;
+const LEAD = 0.04, MAX_LEAD = 0.2, EARLY = 0.008, LATE = 0.045, PERSIST = 300;
 const CUSHION = 0.03, WINDOW = 1.0;
 let anchor = null, calmUntil = 0, lead = LEAD, lastHold = 0, paintTimer = null, lateSince = null;
 let lateRun = [];                               // [time, lateness] of pictures late in a row
@@ -210,9 +211,9 @@ function judge(late) {
 
 function paintDue() {
   const clocked = anchor !== null && audioCtx.state === "running" && shown.length < 30;
-  if (clocked && lead > LEAD && performance.now() - lastHold > 3000) {
-    const back = Math.min(0.01, lead - LEAD);
-    lead -= back; anchor.at -= back; lastHold = performance.now() - 2500; slack = [];
+  if (clocked && lead > LEAD && performance.now() - lastHold > 2000) {
+    const back = Math.min(0.02, lead - LEAD);
+    lead -= back; anchor.at -= back; lastHold = performance.now() - 1500; slack = [];
   }
   S.audioLead = lead;
   while (shown.length) {
