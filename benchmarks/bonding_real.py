@@ -11,6 +11,8 @@ receive buffer, so theirs is set to the budget minus the slowest path's delay an
     .venv/bin/python benchmarks/bonding_real.py [--scenario failover] [--duration 30]
         [--systems strata:storm,strata:dwrr,strata:minrtt,librist:weighted,librist:dup,gst:broadcast,gst:round-robin]
         [--compare-sim]
+
+A Strata system may name the path pacing too: ``strata:storm+bbr-rt`` (``send --cc``).
 """
 
 from __future__ import annotations
@@ -160,9 +162,10 @@ def run_real(scenario: Scenario, system: str, size: str = "640x360") -> dict:
             procs.append(rx)
             rx.wait_for("listening on")
             urls = [f"roq://127.0.0.1:{relay(s, rx_port)}?name={s.name}" for s in scenario.paths]
+            scheduler, _, cc = variant.partition("+")     # e.g. strata:storm+bbr-rt
             tx = Proc([*PY, "send", "-i", f"udp://@127.0.0.1:{media_port}", "-o", ",".join(urls),
-                       "--insecure", "--latency", str(budget_ms), "--scheduler", variant], work,
-                      "tx")
+                       "--insecure", "--latency", str(budget_ms), "--scheduler", scheduler,
+                       "--cc", cc or "delivery"], work, "tx")
             procs.append(tx)
             tx.wait_for("send:")
         elif kind == "librist":
@@ -292,7 +295,8 @@ def main() -> None:
               f"{r['freezes']!s:>7} {r['overhead']:8.2f}   ({time.monotonic() - t0:.0f} s)",
               flush=True)
         if args.compare_sim and system.startswith("strata:"):
-            sim = simulate(scenario, system.split(":")[1])
+            scheduler, _, cc = system.split(":")[1].partition("+")
+            sim = simulate(scenario, scheduler, cc=cc or None)
             print(f"{'':14} {'  simulator':18} {sim['on_time']:8.2%} {'':>7} "
                   f"{'':>9} {sim['latency_p50_ms']:7.0f} {sim['latency_p99_ms']:7.0f} "
                   f"{sim['stalls']:7d} {sim['overhead']:8.2f}", flush=True)

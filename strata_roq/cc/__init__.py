@@ -23,3 +23,6 @@ def make_controller(name: str, **options) -> RateController:
 
 
 CONTROLLERS = ("bbr-rt", "bbr-like", "gradient", "vegas")
+#: What a bonded sender's paths can be paced by: ``delivery`` (the default) is the paths' own
+#: delivery-rate model alone; any controller caps it (``vegas`` couples the paths).
+BONDED_CC = ("delivery",) + CONTROLLERS

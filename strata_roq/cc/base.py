@@ -2,7 +2,8 @@
 
 In: ``on_sent`` (bytes leaving now), ``on_ack`` (a packet's bytes, when it was sent, when
 the receiver got it — on the *receiver's* clock, so only differences of one-way delays are
-meaningful — and now), ``on_loss``. Out: :attr:`pacing_rate` (bytes/s the path is given) and
+meaningful — and now; ``app_limited`` when the sender had nothing more to send then, so the
+rate it shows is the media's, not the path's), ``on_loss``. Out: :attr:`pacing_rate` (bytes/s the path is given) and
 :attr:`cwnd` (bytes allowed in flight). QUIC's own controller still bounds the connection;
 this decides how much media the path is offered, so it never has to build a queue.
 """
@@ -56,7 +57,8 @@ class RateController:
     def on_sent(self, size: int, now: float) -> None:
         self.in_flight += size
 
-    def on_ack(self, size: int, sent_at: float, received_at: float, now: float) -> None:
+    def on_ack(self, size: int, sent_at: float, received_at: float, now: float,
+               app_limited: bool = False) -> None:
         self.in_flight = max(0, self.in_flight - size)
 
     def on_loss(self, size: int, now: float) -> None:
@@ -103,7 +105,8 @@ class RoundController(RateController):
         self._first_size = 0                      # ... and that packet's bytes
         self._last_arrival = float("-inf")
 
-    def on_ack(self, size: int, sent_at: float, received_at: float, now: float) -> None:
+    def on_ack(self, size: int, sent_at: float, received_at: float, now: float,
+               app_limited: bool = False) -> None:
         super().on_ack(size, sent_at, received_at, now)
         owd = received_at - sent_at
         self.queue_delay = owd - self._owd.update(now, owd)

@@ -1,7 +1,8 @@
 """BBR-style model-based control with a *fixed* queue headroom (BBR-RT).
 
-The model: bottleneck bandwidth = windowed maximum of the delivery rate (over ~2 s), base
-RTT = windowed minimum (10 s). Pacing = bandwidth × gain, where the gain cycles gently —
+The model: bottleneck bandwidth = windowed maximum of the delivery rate (over ~2 s; a sample
+taken while the sender had nothing more to send may raise it, never lower it), base RTT =
+windowed minimum (10 s); the queue = one-way delay above its 10-s minimum. Pacing = bandwidth × gain, where the gain cycles gently —
 one RTT at 1.1 (probe for more), one at 0.9 (drain what the probe queued), six at 1.0.
 The in-flight cap is what separates it from classic BBR: bandwidth × (base RTT +
 ``headroom``), a few milliseconds of queue at most (default 7.5 ms), not a multiple of the
@@ -11,8 +12,7 @@ is that classic cap (the "bbr-like" baseline). A queue that stands above the hea
 a whole cycle drains at once (gain 0.75 for an RTT). And when capacity falls (a cell
 handover, 12 → 4 Mbit/s), the max filter would keep the old bandwidth for its whole window:
 a queue above twice the headroom while the bottleneck delivers under 80 % of the estimate
-resets the model to the delivery rate
-measured over the last 25 ms of acknowledgements, so the estimate — and the encoder's rate
+resets the model to the delivery rate measured over the last 25 ms of acknowledgements, so the estimate — and the encoder's rate
 signal — drops about one RTT after the fall.
 """
 
@@ -34,6 +34,7 @@ class BbrController(RateController):
         self.headroom = headroom
         self._bw = WindowedMax(bw_window)
         self._rtt = WindowedMin(rtt_window)
+        self._owd = WindowedMin(rtt_window)
         self._delivered = 0
         self._delivered_at: float | None = None
         self._samples: list[tuple[float, int]] = []     # (ack time, delivered) ring
@@ -52,11 +53,16 @@ class BbrController(RateController):
         self._recent: deque[tuple[float, int]] = deque()
         self.resets = 0                  # times a capacity fall reset the model
 
-    def on_ack(self, size: int, sent_at: float, received_at: float, now: float) -> None:
+    def on_ack(self, size: int, sent_at: float, received_at: float, now: float,
+               app_limited: bool = False) -> None:
         super().on_ack(size, sent_at, received_at, now)
         rtt = now - sent_at
         self.min_rtt = self._rtt.update(now, rtt)
-        self.queue_delay = max(0.0, rtt - self.min_rtt)
+        # Queueing from one-way delays (send → the receiver's arrival, against their 10-s
+        # minimum): acknowledgements that wait for the receiver's next feedback report, or
+        # a slow reverse path, add to the RTT but are no queue at this path's bottleneck.
+        owd = received_at - sent_at
+        self.queue_delay = max(0.0, owd - self._owd.update(now, owd))
         # Delivery rate on the receiver's clock (its arrival times): acknowledgements come in
         # batches (feedback reports), arrivals do not; the clock offset cancels in differences.
         at = received_at
@@ -69,7 +75,10 @@ class BbrController(RateController):
         t0, d0 = samples[0]
         if at - t0 >= min(horizon, 0.01):
             self.delivery_rate = (self._delivered - d0) / (at - t0)
-            self.bandwidth = self._bw.update(now, self.delivery_rate)
+            # An application-limited sample shows what was offered, not what the path could
+            # carry: it may raise the model, never lower it (BBR's rule).
+            if not app_limited or self.delivery_rate > self.bandwidth:
+                self.bandwidth = self._bw.update(now, self.delivery_rate)
         # the last ~25 ms of arrivals: the bottleneck's rate right now
         recent = self._recent
         recent.append((at, self._delivered))

@@ -13,6 +13,7 @@ import struct
 import sys
 import time
 
+from strata_roq.cc import BONDED_CC
 from strata_roq.errors import ParseError, UsageError
 from strata_roq.rtp.packet import payload_bounds
 from strata_roq.units import parse_bitrate
@@ -35,6 +36,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", default="storm",
                    help="bonding scheduler for several roq:// paths: storm (default), dwrr, "
                    "minrtt, blest, ldmp, redundant, dynamic")
+    p.add_argument("--cc", default="delivery", metavar="|".join(BONDED_CC),
+                   help="what paces each bonded path: its delivery-rate model alone (delivery, "
+                   "the default), or capped by a congestion controller — bbr-rt (BBR with a "
+                   "fixed 7.5 ms queue headroom), bbr-like, gradient (one-way-delay gradient), "
+                   "vegas (coupled across the paths)")
     p.add_argument("--path-metrics", metavar="FILE|udp://@:PORT",
                    help="radio metrics per bonded path, JSON lines {\"path\": NAME, \"rsrp\": dBm, "
                    "\"rsrq\": dB, \"sinr\": dB}; a path below a watermark carries only redundancy")
@@ -130,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--tmmbr answers an RTP source: use an rtp://@:PORT input")
     if args.api:
         parse_host_port(args.api, "--api")
+    if args.cc not in BONDED_CC:
+        raise UsageError(f"--cc: unknown {args.cc!r} (one of {', '.join(BONDED_CC)})")
     if len(targets) > 1 or args.fec != "off":   # FEC rides the bonded sender, even on 1 path
         from strata_roq.sched import make_scheduler
         make_scheduler(args.scheduler)            # a bad name is a usage error, before any I/O
@@ -139,6 +147,9 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("--layer-drop gop needs one roq:// path (bonded paths thin the "
                              "disposable pictures only: --layer-drop auto)")
         return asyncio.run(_send_bonded(args, source, targets))
+    if args.cc != "delivery":
+        raise UsageError("--cc paces bonded paths: give two or more roq:// outputs (one path "
+                         "is paced by its QUIC connection)")
     target = targets[0]
     if target.listen:
         raise UsageError(f"{target.url}: send connects to a receiver, give its host")
@@ -550,7 +561,7 @@ async def _send_bonded(args, source, targets) -> int:
     # stream priority, and tighter timers took a clean Wi-Fi path, or a satellite's first
     # seconds, for lossy (STORM then duplicated, or left the satellite for good).
     core = BondedSender(paths, make_scheduler(args.scheduler, **options),
-                        feedback_interval=CCFB_INTERVAL)
+                        feedback_interval=CCFB_INTERVAL, cc=args.cc)
     modes = [t.get_choice("mode", MODES, "frame") for t in targets]
 
     def dial(i: int):
@@ -610,7 +621,7 @@ async def _send_bonded(args, source, targets) -> int:
     driver.on_reference_lost = keys.reference_lost
     if not args.quiet:
         print(f"send: {source.url} -> {len(targets)} paths "
-              f"({', '.join(p.name for p in paths)}; scheduler {args.scheduler}, "
+              f"({', '.join(p.name for p in paths)}; scheduler {args.scheduler}, cc {args.cc}, "
               f"latency {args.latency:g} ms)", file=sys.stderr, flush=True)
     next_stats = start + args.stats_interval / 1000.0
     try:

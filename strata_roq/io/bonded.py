@@ -363,6 +363,7 @@ class BondedDriver:
 
     def stats(self) -> dict:
         out = {"session": self.token.hex(), "decisions": dict(self.sender.counters),
+               "cc": self.sender.cc,
                "keepalives": self.keepalives,
                "paths": [{"name": p.name, "alive": p.alive, "sent": p.sent_packets,
                           "left_out": p.index in self.left_out,
@@ -371,6 +372,8 @@ class BondedDriver:
                           "lost": p.lost_packets, "deaths": p.deaths, "revivals": p.revivals,
                           "srtt_ms": round(p.srtt * 1000, 1) if p.srtt else None,
                           "rate_mbps": round(p.delivery_rate * 8 / 1e6, 2),
+                          # what the path is given: the model, capped by its controller
+                          "pacing_mbps": round(self.sender.pacing_rate(p) * 8 / 1e6, 2),
                           "loss": round(p.loss.rate, 4),
                           "roq": proto.roq.stats.as_dict() if proto is not None else None}
                           for p, proto in zip(self.paths, self.protocols)]}

@@ -8,7 +8,9 @@ In between it:
 - asks the scheduler where each packet goes (dispatch / duplicate / discard / decompensate),
   in the scheduler's order, and keeps one send queue per path (sorted the same way);
 - paces each path at its estimated delivery rate (× a probing gain while its one-way delay
-  shows no queue) under an in-flight cap of about two BDPs;
+  shows no queue) under an in-flight cap of about two BDPs — with ``cc`` (a controller of
+  :mod:`strata_roq.cc` per path; ``vegas`` couples the paths), no faster than the path's
+  controller paces and no more in flight than its window;
 - drops packets that can no longer arrive in time before they are sent;
 - declares losses (three later packets acknowledged, or silence past an RTO) and
   retransmits a lost packet on the best path only if it can still make its deadline and no
@@ -39,6 +41,19 @@ REORDER_THRESHOLD = 3
 PROBE_INTERVAL = 0.1
 
 
+def attach_controllers(paths: list[Path], cc: str, initial_rate: float, mtu: int) -> None:
+    """Give every path a fresh controller named ``cc`` (see :data:`strata_roq.cc.CONTROLLERS`);
+    ``vegas`` paths share one :class:`~strata_roq.cc.coupled.CoupledGroup` (coupled)."""
+    from strata_roq.cc import make_controller
+    from strata_roq.cc.coupled import CoupledGroup
+
+    options: dict = {"initial_rate": initial_rate, "mss": mtu}
+    if cc == "vegas":
+        options["group"] = CoupledGroup()
+    for p in paths:
+        p.controller = make_controller(cc, **options)
+
+
 @dataclass(slots=True)
 class Transmission:
     path: int
@@ -46,16 +61,20 @@ class Transmission:
     id: int
     sent_at: float = 0.0
     probe: bool = False      # a copy sent only to see whether a dead path answers
+    app_limited: bool = False  # the path's queue was empty once it left: media-limited
 
 
 class BondedSender:
     def __init__(self, paths: list[Path], scheduler: Scheduler, *,
                  initial_rate: float = 250_000.0, probe_gain: float = 1.25,
                  queue_target: float = 0.010, feedback_interval: float = 0.02,
-                 mtu: int = 1400) -> None:
+                 mtu: int = 1400, cc: str | None = None) -> None:
         for i, p in enumerate(paths):
             p.index = i
             p.rate_floor = initial_rate
+        if cc is not None and cc != "delivery":
+            attach_controllers(paths, cc, initial_rate, mtu)
+        self.cc = cc or "delivery"
         self.paths = paths
         self.scheduler = scheduler
         self.initial_rate = initial_rate
@@ -234,7 +253,10 @@ class BondedSender:
 
     def pacing_rate(self, path: Path) -> float:
         base = path.rate()
-        return base * (self.probe_gain if path.owd_excess < self.queue_target else 1.0)
+        rate = base * (self.probe_gain if path.owd_excess < self.queue_target else 1.0)
+        if path.controller is not None:       # its own probing gain is in its rate
+            rate = min(rate, max(path.controller.pacing_rate, path.rate_floor))
+        return rate
 
     def _release(self, path: Path, now: float) -> list[Transmission]:
         i = path.index
@@ -248,7 +270,13 @@ class BondedSender:
         # Feedback arrives in batches: up to one interval's worth is sent but not yet known
         # to have arrived, so the window spans at least one feedback interval.
         window = max(rtt + self.queue_target, self.feedback_interval)
-        cap = max(2.0 * rate * window, MIN_PACKETS_IN_FLIGHT * self.mtu)
+        cap = 2.0 * rate * window
+        if path.controller is not None:
+            # its window is what the network holds; feedback comes in batches, so up to one
+            # interval's worth more has arrived but is not yet known to have (BBR's
+            # allowance for aggregated acknowledgements)
+            cap = min(cap, path.controller.cwnd + rate * self.feedback_interval)
+        cap = max(cap, MIN_PACKETS_IN_FLIGHT * self.mtu)
         out = []
         while queue and self._tokens[i] > 0 and path.in_flight < cap:
             _, _, packet = heapq.heappop(queue)
@@ -273,6 +301,9 @@ class BondedSender:
             if self.fec is not None:
                 self.fec.on_sent(i, packet)
             out.append(t)
+        if not queue:                 # nothing held back by pacing or the window
+            for t in out:
+                t.app_limited = True
         return out
 
     def next_timer(self, now: float) -> float | None:
@@ -321,7 +352,8 @@ class BondedSender:
                 if t is None:
                     continue
                 self.counters["spurious_loss"] += 1
-            path.on_acked(t.packet.size, t.sent_at, arrival, now, late=late)
+            path.on_acked(t.packet.size, t.sent_at, arrival, now, late=late,
+                          app_limited=t.app_limited)
             self._mark_delivered(t.packet.seq)
             if self.fec is not None and not t.probe:
                 self.fec.on_outcome(path_index, t.packet, False, now)

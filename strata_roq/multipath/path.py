@@ -7,6 +7,12 @@ two-state Gilbert-Elliott estimate over recent packets, delivery rate, bytes in 
 liveness (silent for ~2 RTT while data is outstanding → dead; the next feedback revives it)
 and optional radio metrics with a signal watermark. Schedulers read these; nothing here
 does I/O or reads a clock.
+
+With a congestion controller attached (:attr:`Path.controller`, one of
+:mod:`strata_roq.cc`), the path feeds it the same sends, acknowledgements and losses, and
+what the path is given — :meth:`Path.rate`, hence the scheduler's predictions and the
+sender's pacing — is capped by the controller's pacing rate: the delivery estimate says
+what the path has carried, the controller whether more would only build a queue.
 """
 
 from __future__ import annotations
@@ -95,6 +101,8 @@ class Path:
     #: bytes/s the path's transport lets through now (QUIC's congestion window over its
     #: round trip), when the driver knows it: caps what the estimates above promise
     transport_rate: float | None = None
+    #: a per-path congestion controller (strata_roq.cc) whose pacing rate caps rate()
+    controller: object | None = None
     loss: LossEstimate = field(default_factory=LossEstimate)
     unanswered_since: float | None = None  # first send since the last feedback
     last_outcome: float | None = None   # when a packet was last acknowledged or found lost
@@ -105,6 +113,8 @@ class Path:
 
     # -- feedback ---------------------------------------------------------------------
     def on_sent(self, size: int, now: float) -> None:
+        if self.controller is not None:
+            self.controller.on_sent(size, now)
         self.in_flight += size
         self.sent_packets += 1
         if self.first_sent is None:
@@ -113,7 +123,7 @@ class Path:
             self.unanswered_since = now
 
     def on_acked(self, size: int, sent_at: float, arrival: float | None, now: float,
-                 late: bool = False) -> None:
+                 late: bool = False, app_limited: bool = False) -> None:
         """``late``: the packet had been declared lost (already out of ``in_flight`` and
         counted lost). Its acknowledgement shows the path is up and, on a path not measured
         yet, gives its first RTT — a path slower than the first RTO (a 600 ms satellite)
@@ -126,6 +136,9 @@ class Path:
             return
         self.in_flight = max(0, self.in_flight - size)
         self.acked_packets += 1
+        if self.controller is not None:
+            self.controller.on_ack(size, sent_at, arrival if arrival is not None else now, now,
+                                   app_limited)
         self._heard(now)
         rtt = now - sent_at
         if self.srtt is None:
@@ -154,6 +167,8 @@ class Path:
         self._update_rate(now)
 
     def on_lost(self, size: int, now: float) -> None:
+        if self.controller is not None:
+            self.controller.on_loss(size, now)
         self.in_flight = max(0, self.in_flight - size)
         self.lost_packets += 1
         self.loss.observe(True)
@@ -260,8 +275,14 @@ class Path:
         starts with ten packets per round trip (24 kB/s) and paces them over it: taken for
         250 kB/s, it was handed a third of a 1.5 Mbit/s stream at once; the frames waited
         inside QUIC, were reset at their deadlines and counted lost, and STORM then left the
-        path for good. A window that congestion shrank says the same on any path."""
+        path for good. A window that congestion shrank says the same on any path. A
+        congestion controller's pacing rate caps it the same way."""
         rate = max(self.delivery_rate, self.rate_floor)
+        if self.controller is not None:
+            # not below the floor either: a path little used (a slow satellite beside two
+            # cells) shows the controller only a trickle, and a rate taken from that would
+            # keep it little used for good
+            rate = min(rate, max(self.controller.pacing_rate, self.rate_floor))
         if self.transport_rate is not None:
             rate = min(rate, self.transport_rate)
         return rate

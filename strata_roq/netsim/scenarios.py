@@ -101,8 +101,23 @@ def ge_trio(duration: float = 60.0, loss: float = 0.02, burst: float = 3.0) -> S
                     f"150 ms budget")
 
 
+def cap_step(duration: float = 30.0) -> Scenario:
+    """Congestion control's case: a 100 ms-RTT cellular path whose capacity falls from 12 to
+    4 Mbit/s for ten seconds (a handover to a loaded cell) beside a 6 Mbit/s Wi-Fi."""
+    from strata_roq.netsim.synthetic import trace_from_rates
+
+    third = duration / 3
+    return Scenario("cap-step", [
+        PathSpec("cell", delay=0.050,
+                 trace=trace_from_rates([(0, 12e6), (third, 4e6), (2 * third, 12e6)], duration)),
+        PathSpec("wifi", delay=0.010, rate=6e6),
+    ], duration=duration, bitrate=8e6,
+        description="12 -> 4 -> 12 Mbit/s on a 100 ms cellular path beside 6 Mbit/s Wi-Fi")
+
+
 SCENARIOS = {"failover": failover, "leo-handover": leo_handover, "lte-trio": lte_trio,
-             "starlink-att-verizon": starlink_att_verizon, "sat-cell": sat_cell}
+             "starlink-att-verizon": starlink_att_verizon, "sat-cell": sat_cell,
+             "cap-step": cap_step}
 
 
 def make_scenario(name: str, duration: float = 60.0) -> Scenario:

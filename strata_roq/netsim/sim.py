@@ -82,7 +82,7 @@ class Simulation:
     def __init__(self, scenario: Scenario, scheduler: str = "storm", *, fec: str = "off",
                  fec_target: float = 1e-4, fec_overhead: float = 0.2,
                  fec_window: float | None = None, fec_weights: dict | None = None,
-                 **scheduler_options) -> None:
+                 cc: str | None = None, **scheduler_options) -> None:
         if fec not in FEC_MODES:
             raise ValueError(f"unknown FEC mode {fec!r} (one of {', '.join(FEC_MODES)})")
         self.scenario = scenario
@@ -95,7 +95,7 @@ class Simulation:
                 scheduler_options.setdefault("dup_unreliable", 1.0)
         self.paths = [Path(spec.name) for spec in scenario.paths]
         self.sender = BondedSender(self.paths, make_scheduler(scheduler, **scheduler_options),
-                                   feedback_interval=FEEDBACK_INTERVAL)
+                                   feedback_interval=FEEDBACK_INTERVAL, cc=cc)
         self.forward: list[Link] = []
         self.backward: list[Link] = []
         for i, spec in enumerate(scenario.paths):
@@ -110,6 +110,7 @@ class Simulation:
                 self.clock.call_at(when, lambda i=i, k=kind, v=value: self._event(i, k, v))
         self.frames: list[_Frame] = []
         self.first_arrival: dict[int, float] = {}
+        self.owd: list[list[float]] = [[] for _ in scenario.paths]   # per packet, per path
         self.duplicates = 0
         self.media_bytes = 0
         self._seq = 0
@@ -215,7 +216,7 @@ class Simulation:
         self.sender.check_timeouts(now)
         for t in self.sender.poll(now):
             link = self.forward[t.path]
-            link.send((t.path, t.id, t.packet.seq), now, t.packet.size)
+            link.send((t.path, t.id, t.packet.seq, now), now, t.packet.size)
             self._schedule_link(link, ("f", t.path))
         nxt = self.sender.next_timer(now)
         if self.fec is not None and (flush := self.fec.next_flush()) is not None:
@@ -238,7 +239,8 @@ class Simulation:
         now = self._now()
         for item in link.poll(now):
             if key[0] == "f":
-                path, tid, seq = item
+                path, tid, seq, sent = item
+                self.owd[path].append(now - sent)
                 if seq in self.first_arrival:
                     self.duplicates += 1
                 else:
@@ -306,6 +308,9 @@ class Simulation:
                 stalls += 1
         lat = np.asarray(latencies) if latencies else np.zeros(1)
         audio = [f for f in self.frames if f.audio]
+        # queueing: each packet's one-way delay above its path's lowest (links' base delay)
+        queues = [q for q in self._queues() if len(q)]
+        queue = np.concatenate(queues) if queues else np.zeros(1)
         return {
             "scenario": self.scenario.name,
             "scheduler": self.sender.scheduler.name,
@@ -318,6 +323,8 @@ class Simulation:
             "latency_p50_ms": float(np.percentile(lat, 50)),
             "latency_p99_ms": float(np.percentile(lat, 99)),
             "stalls": stalls,
+            "queue_p95_ms": float(1000 * np.percentile(queue, 95)),
+            "cc": self.sender.cc,
             "overhead": self.sender.bytes_sent / self.media_bytes if self.media_bytes else 0.0,
             "frame_loss": lost_frames / len(video) if video else 0.0,   # never complete
             # media packets not there by their frame's deadline (what FEC's target is about)
@@ -330,9 +337,15 @@ class Simulation:
             "paths": [{"name": p.name, "sent": p.sent_packets, "lost": p.lost_packets,
                        "deaths": p.deaths, "revivals": p.revivals,
                        "rate_mbps": round(p.delivery_rate * 8 / 1e6, 2),
+                       "queue_p95_ms": round(float(1000 * np.percentile(q, 95)), 1)
+                       if len(q) else None,
                        "min_rtt_ms": round(p.min_rtt * 1000, 1) if p.min_rtt != float("inf") else None}
-                      for p in self.paths],
+                      for p, q in zip(self.paths, self._queues())],
         }
+
+
+    def _queues(self) -> list:
+        return [np.asarray(d) - min(d) if d else np.zeros(0) for d in self.owd]
 
 
 def simulate(scenario: Scenario, scheduler: str = "storm", **options) -> dict:

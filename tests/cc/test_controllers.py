@@ -118,3 +118,40 @@ def test_capacity_is_measured_only_while_a_queue_stands():
     assert idle.capacity_at is None
     busy = flow(GradientController(), 5e6, 4e6, 3.0)   # over capacity: a queue builds
     assert busy.capacity_at is not None and abs(busy.capacity * 8 - 4e6) < 0.02 * 4e6
+
+
+def test_bbr_rt_does_not_take_batched_acknowledgements_for_a_queue():
+    # A bonded receiver reports arrivals every 20 ms: a packet's acknowledgement waits up to
+    # that long, which lengthens its RTT but queues nothing at the bottleneck. Judged on RTT,
+    # the controller saw a standing "queue" above its headroom and drained (gain 0.75) for
+    # good; judged on one-way delays, it paces at the path's rate.
+    c = make_controller("bbr-rt", initial_rate=1_000_000)
+    sent = []
+    t = 0.0
+    for k in range(4000):                       # 1 MB/s of 1000-byte packets for 4 s
+        t = k * 0.001
+        c.on_sent(1000, t)
+        sent.append(t)
+        if k % 20 == 19:                        # the report: every packet of the last 20 ms
+            for s in sent:
+                c.on_ack(1000, s, s + 0.02 + 3.0, t + 0.02)   # 20 ms one way, +3 s clocks
+            sent = []
+    assert c.queue_delay < 0.001
+    assert c.pacing_rate >= 0.85 * c.bandwidth and c.bandwidth > 800_000
+
+
+def test_bbr_rt_application_limited_samples_never_lower_the_model():
+    # A bonded path carries what the scheduler gives it, often less than it could: such
+    # samples show the media's rate, not the path's.
+    def run(app_limited: bool) -> float:
+        c = make_controller("bbr-rt", initial_rate=1_000_000)
+        t = 0.0
+        while t < 6.0:
+            rate = 1_000_000 if t < 2.0 else 200_000      # then the media needs a fifth
+            t += 1000 / rate
+            c.on_sent(1000, t)
+            c.on_ack(1000, t, t + 0.02, t + 0.04, app_limited=app_limited and t >= 2.0)
+        return c.bandwidth
+
+    assert run(app_limited=True) > 800_000
+    assert run(app_limited=False) < 300_000

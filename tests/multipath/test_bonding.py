@@ -208,3 +208,49 @@ def test_a_repair_avoids_the_path_its_original_was_lost_on():
     sender.poll(0.0)
     sender.check_timeouts(0.09)
     assert [t.path for t in sender.poll(0.09)] == [0]   # nowhere else to go
+
+
+def test_a_paths_controller_caps_what_it_is_given_and_hears_what_the_path_hears():
+    from strata_roq.cc.bbr_rt import BbrController
+    from strata_roq.cc.coupled import CoupledVegas
+    from strata_roq.multipath.bonding import BondedSender
+    from strata_roq.multipath.path import Path
+    from strata_roq.sched import make_scheduler
+
+    a, b = Path("a"), Path("b")
+    sender = BondedSender([a, b], make_scheduler("minrtt"), cc="bbr-rt", initial_rate=100_000)
+    assert isinstance(a.controller, BbrController) and a.controller is not b.controller
+    a.on_sent(1000, 0.0)
+    assert a.controller.in_flight == 1000
+    a.on_acked(1000, 0.0, 0.02, 0.04, app_limited=True)
+    assert a.controller.in_flight == 0 and a.controller.min_rtt == 0.04
+    a.on_sent(1000, 0.05)
+    a.on_lost(1000, 0.5)
+    assert a.controller.in_flight == 0
+    a.delivery_rate = 1_000_000                      # the model: the path carried 8 Mbit/s
+    a.controller.pacing_rate = 300_000               # the controller: more would queue
+    assert a.rate() == 300_000 and sender.pacing_rate(a) == 300_000
+    a.controller.pacing_rate = 10_000                # never below the floor, though
+    assert a.rate() == 100_000 and sender.pacing_rate(a) == 100_000
+    assert BondedSender([Path("x")], make_scheduler("minrtt")).paths[0].controller is None
+    coupled = BondedSender([Path("x"), Path("y")], make_scheduler("minrtt"), cc="vegas")
+    x, y = (p.controller for p in coupled.paths)
+    assert isinstance(x, CoupledVegas) and x.group is y.group and len(x.group.members) == 2
+
+
+def test_packets_sent_with_nothing_left_queued_are_marked_application_limited():
+    from strata_roq.multipath.bonding import BondedSender
+    from strata_roq.multipath.path import Path
+    from strata_roq.sched import make_scheduler
+    from strata_roq.sched.base import SchedPacket
+
+    path = Path("lo")
+    sender = BondedSender([path], make_scheduler("minrtt"), cc="bbr-rt")
+    path.seed_rtt(0.02)
+    sender.push(SchedPacket(1, 1200, 1, 1.0), 0.0)
+    out = sender.poll(0.0)
+    assert len(out) == 1 and out[0].app_limited          # all it had: the media's rate
+    for seq in range(2, 40):                              # a burst pacing holds back
+        sender.push(SchedPacket(seq, 1200, 2, 1.0), 0.001)
+    out = sender.poll(0.001)
+    assert out and not any(t.app_limited for t in out)

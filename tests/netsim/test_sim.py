@@ -51,3 +51,15 @@ def test_storm_keeps_key_frames_beside_a_lossy_satellite():
     assert storm["key_on_time"] >= 0.9 and storm["key_on_time"] > blest["key_on_time"]
     assert storm["on_time"] >= 0.975, storm["on_time"]
     assert storm["decisions"].get("expired", 0) < 100, storm["decisions"]
+
+
+def test_bbr_rt_pacing_halves_the_queue_of_a_capacity_fall():
+    """12 -> 4 Mbit/s on a 100 ms cellular path beside Wi-Fi: the delivery-rate model keeps
+    the old rate for its two-second window and queues there; BBR-RT's controller sees the
+    fall about an RTT later and caps the path, with every frame still on time."""
+    scenario = make_scenario("cap-step", 30)
+    delivery = simulate(scenario, "storm")
+    bbr = simulate(scenario, "storm", cc="bbr-rt")
+    assert delivery["cc"] == "delivery" and bbr["cc"] == "bbr-rt"
+    assert bbr["on_time"] == 1.0 and bbr["decodable"] == 1.0
+    assert bbr["queue_p95_ms"] < 0.6 * delivery["queue_p95_ms"], (bbr, delivery)
