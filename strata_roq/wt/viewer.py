@@ -2,9 +2,8 @@
 
 Sans-I/O over aioquic's ``H3Connection``/``QuicConnection`` (no sockets, time passed in).
 Policy, the same "better never than late" as RoQ:
-- one stream per frame (header + frame + FIN), so a lost packet of one frame never blocks
-  another's; key frames and audio ranked first (newest first), then delta frames oldest
-  first — the order a decoder can use them in;
+- one stream per frame (header + frame + FIN), key frames and audio ranked before P-frames,
+  newer before older, so a lost packet of one frame never blocks the next;
 - a frame still unacknowledged at its deadline is reset (RESET_STREAM): the page drops it;
 - a **slow viewer** never slows anyone else: when more than ``max_backlog`` bytes wait in
   its streams, it skips delta frames until the next key frame, and a key frame resets
@@ -105,10 +104,8 @@ class ViewerSession:
                 encode_uint_var(self.session_id)
         self.quic.send_stream_data(sid, self._prefix + data, end_stream=True)
         self._order += 1
-        # Key frames and audio first, newer before older; then delta frames oldest first, as
-        # the decoder needs them (a newer one is useless until the one before it is done).
-        set_stream_rank(self.quic, sid, -self._order if frame.key or not video
-                        else (1 << 61) + self._order)
+        # Key frames and audio first, then the rest; newer before older.
+        set_stream_rank(self.quic, sid, (0 if frame.key or not video else 1 << 61) - self._order)
         self._open[sid] = _Open(sid, deadline, frame.key, frame.index)
         self.stats.frames_sent += 1
         self.stats.bytes_sent += len(data)
