@@ -38,9 +38,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "minrtt, blest, ldmp, redundant, dynamic")
     p.add_argument("--cc", default="delivery", metavar="|".join(BONDED_CC),
                    help="what paces each bonded path: its delivery-rate model alone (delivery, "
-                   "the default), or capped by a congestion controller — bbr-rt (BBR with a "
-                   "fixed 7.5 ms queue headroom), bbr-like, gradient (one-way-delay gradient), "
-                   "vegas (coupled across the paths)")
+                   "the default), or, while the path shows a queue, capped by a congestion "
+                   "controller — bbr-rt (BBR with a fixed 7.5 ms queue headroom; the choice "
+                   "for cellular bonds), bbr-like, gradient (one-way-delay gradient), vegas "
+                   "(coupled across the paths)")
     p.add_argument("--path-metrics", metavar="FILE|udp://@:PORT",
                    help="radio metrics per bonded path, JSON lines {\"path\": NAME, \"rsrp\": dBm, "
                    "\"rsrq\": dB, \"sinr\": dB}; a path below a watermark carries only redundancy")

@@ -9,8 +9,8 @@ In between it:
   in the scheduler's order, and keeps one send queue per path (sorted the same way);
 - paces each path at its estimated delivery rate (× a probing gain while its one-way delay
   shows no queue) under an in-flight cap of about two BDPs — with ``cc`` (a controller of
-  :mod:`strata_roq.cc` per path; ``vegas`` couples the paths), no faster than the path's
-  controller paces and no more in flight than its window;
+  :mod:`strata_roq.cc` per path; ``vegas`` couples the paths), while a path shows a queue,
+  no faster than its controller paces and no more in flight than its window;
 - drops packets that can no longer arrive in time before they are sent;
 - declares losses (three later packets acknowledged, or silence past an RTO) and
   retransmits a lost packet on the best path only if it can still make its deadline and no
@@ -72,6 +72,7 @@ class BondedSender:
         for i, p in enumerate(paths):
             p.index = i
             p.rate_floor = initial_rate
+            p.queue_target = queue_target
         if cc is not None and cc != "delivery":
             attach_controllers(paths, cc, initial_rate, mtu)
         self.cc = cc or "delivery"
@@ -254,7 +255,7 @@ class BondedSender:
     def pacing_rate(self, path: Path) -> float:
         base = path.rate()
         rate = base * (self.probe_gain if path.owd_excess < self.queue_target else 1.0)
-        if path.controller is not None:       # its own probing gain is in its rate
+        if path.capped():                     # its own probing gain is in its rate
             rate = min(rate, max(path.controller.pacing_rate, path.rate_floor))
         return rate
 
@@ -271,7 +272,7 @@ class BondedSender:
         # to have arrived, so the window spans at least one feedback interval.
         window = max(rtt + self.queue_target, self.feedback_interval)
         cap = 2.0 * rate * window
-        if path.controller is not None:
+        if path.capped():
             # its window is what the network holds; feedback comes in batches, so up to one
             # interval's worth more has arrived but is not yet known to have (BBR's
             # allowance for aggregated acknowledgements)

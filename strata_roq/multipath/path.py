@@ -10,9 +10,10 @@ does I/O or reads a clock.
 
 With a congestion controller attached (:attr:`Path.controller`, one of
 :mod:`strata_roq.cc`), the path feeds it the same sends, acknowledgements and losses, and
-what the path is given — :meth:`Path.rate`, hence the scheduler's predictions and the
-sender's pacing — is capped by the controller's pacing rate: the delivery estimate says
-what the path has carried, the controller whether more would only build a queue.
+while the path shows a queue (:meth:`Path.capped`) what it is given — :meth:`Path.rate`,
+hence the scheduler's predictions and the sender's pacing — is capped by the controller's
+pacing rate: the delivery estimate says what the path has carried, the controller how much
+of it would not only build that queue.
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ class Path:
     transport_rate: float | None = None
     #: a per-path congestion controller (strata_roq.cc) whose pacing rate caps rate()
     controller: object | None = None
+    #: queueing (owd_excess) from which the controller's rate caps the path's
+    queue_target: float = 0.010
     loss: LossEstimate = field(default_factory=LossEstimate)
     unanswered_since: float | None = None  # first send since the last feedback
     last_outcome: float | None = None   # when a packet was last acknowledged or found lost
@@ -278,7 +281,7 @@ class Path:
         path for good. A window that congestion shrank says the same on any path. A
         congestion controller's pacing rate caps it the same way."""
         rate = max(self.delivery_rate, self.rate_floor)
-        if self.controller is not None:
+        if self.capped():
             # not below the floor either: a path little used (a slow satellite beside two
             # cells) shows the controller only a trickle, and a rate taken from that would
             # keep it little used for good
@@ -286,6 +289,14 @@ class Path:
         if self.transport_rate is not None:
             rate = min(rate, self.transport_rate)
         return rate
+
+    def capped(self) -> bool:
+        """Whether the controller's rate caps this path now: only while its one-way delay
+        shows a queue. Media seldom fills a path, and a controller's model grows only with
+        what the path carries: applied always, a path the scheduler used little (a 600 ms
+        satellite beside two cells) stayed little used — the delivery model's own probing
+        finds room the controller's slow cycle does not — and STORM lost on-time frames."""
+        return self.controller is not None and self.owd_excess >= self.queue_target
 
     def predict_arrival(self, size: int, now: float, extra_queue: int = 0) -> float:
         """When ``size`` more bytes sent now would arrive: queued bytes beyond one BDP drain

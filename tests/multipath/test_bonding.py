@@ -229,6 +229,9 @@ def test_a_paths_controller_caps_what_it_is_given_and_hears_what_the_path_hears(
     assert a.controller.in_flight == 0
     a.delivery_rate = 1_000_000                      # the model: the path carried 8 Mbit/s
     a.controller.pacing_rate = 300_000               # the controller: more would queue
+    a.owd_excess = 0.0                               # ... but no queue shows: no cap
+    assert a.rate() == 1_000_000 and sender.pacing_rate(a) == 1_250_000   # (probing)
+    a.owd_excess = 0.015                             # a queue: the controller's rate
     assert a.rate() == 300_000 and sender.pacing_rate(a) == 300_000
     a.controller.pacing_rate = 10_000                # never below the floor, though
     assert a.rate() == 100_000 and sender.pacing_rate(a) == 100_000
