@@ -3,9 +3,10 @@
 In: ``on_sent`` (bytes leaving now), ``on_ack`` (a packet's bytes, when it was sent, when
 the receiver got it — on the *receiver's* clock, so only differences of one-way delays are
 meaningful — and now; ``app_limited`` when the sender had nothing more to send then, so the
-rate it shows is the media's, not the path's), ``on_loss``. Out: :attr:`pacing_rate` (bytes/s the path is given) and
-:attr:`cwnd` (bytes allowed in flight). QUIC's own controller still bounds the connection;
-this decides how much media the path is offered, so it never has to build a queue.
+rate it shows is the media's, not the path's), ``on_loss``. Out: :attr:`pacing_rate`
+(bytes/s the path is given) and :attr:`cwnd` (bytes allowed in flight). QUIC's own
+controller still bounds the connection; this decides how much media the path is offered, so
+it never has to build a queue.
 """
 
 from __future__ import annotations

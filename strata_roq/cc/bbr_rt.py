@@ -2,17 +2,18 @@
 
 The model: bottleneck bandwidth = windowed maximum of the delivery rate (over ~2 s; a sample
 taken while the sender had nothing more to send may raise it, never lower it), base RTT =
-windowed minimum (10 s); the queue = one-way delay above its 10-s minimum. Pacing = bandwidth × gain, where the gain cycles gently —
-one RTT at 1.1 (probe for more), one at 0.9 (drain what the probe queued), six at 1.0.
-The in-flight cap is what separates it from classic BBR: bandwidth × (base RTT +
-``headroom``), a few milliseconds of queue at most (default 7.5 ms), not a multiple of the
-base RTT — on a 100 ms path BBR's 2×BDP cap (a target of ~0.95 × base RTT of queue) lets a
-standing queue of ~95 ms form, which a live stream pays for in latency. ``headroom=None``
-is that classic cap (the "bbr-like" baseline). A queue that stands above the headroom for
-a whole cycle drains at once (gain 0.75 for an RTT). And when capacity falls (a cell
-handover, 12 → 4 Mbit/s), the max filter would keep the old bandwidth for its whole window:
-a queue above twice the headroom while the bottleneck delivers under 80 % of the estimate
-resets the model to the delivery rate measured over the last 25 ms of acknowledgements, so the estimate — and the encoder's rate
+windowed minimum (10 s); the queue = one-way delay above its 10-s minimum. Pacing =
+bandwidth × gain, where the gain cycles gently — one RTT at 1.1 (probe for more), one at 0.9
+(drain what the probe queued), six at 1.0. The in-flight cap is what separates it from
+classic BBR: bandwidth × (base RTT + ``headroom``), a few milliseconds of queue at most
+(default 7.5 ms), not a multiple of the base RTT — on a 100 ms path BBR's 2×BDP cap (a
+target of ~0.95 × base RTT of queue) lets a standing queue of ~95 ms form, which a live
+stream pays for in latency. ``headroom=None`` is that classic cap (the "bbr-like" baseline).
+A queue that stands above the headroom for a whole cycle drains at once (gain 0.75 for an
+RTT). And when capacity falls (a cell handover, 12 → 4 Mbit/s), the max filter would keep
+the old bandwidth for its whole window: a queue above twice the headroom while the
+bottleneck delivers under 80 % of the estimate resets the model to the delivery rate
+measured over the last 25 ms of acknowledgements, so the estimate — and the encoder's rate
 signal — drops about one RTT after the fall.
 """
 

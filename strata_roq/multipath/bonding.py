@@ -254,10 +254,8 @@ class BondedSender:
 
     def pacing_rate(self, path: Path) -> float:
         base = path.rate()
-        rate = base * (self.probe_gain if path.owd_excess < self.queue_target else 1.0)
-        if path.capped():                     # its own probing gain is in its rate
-            rate = min(rate, max(path.controller.pacing_rate, path.rate_floor))
-        return rate
+        # (a path showing a queue gets no probing gain: its controller, if any, caps the rate)
+        return base * (self.probe_gain if path.owd_excess < self.queue_target else 1.0)
 
     def _release(self, path: Path, now: float) -> list[Transmission]:
         i = path.index

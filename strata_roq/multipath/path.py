@@ -278,8 +278,8 @@ class Path:
         starts with ten packets per round trip (24 kB/s) and paces them over it: taken for
         250 kB/s, it was handed a third of a 1.5 Mbit/s stream at once; the frames waited
         inside QUIC, were reset at their deadlines and counted lost, and STORM then left the
-        path for good. A window that congestion shrank says the same on any path. A
-        congestion controller's pacing rate caps it the same way."""
+        path for good. A window that congestion shrank says the same on any path. While the
+        path shows a queue, its congestion controller's pacing rate caps it too."""
         rate = max(self.delivery_rate, self.rate_floor)
         if self.capped():
             # not below the floor either: a path little used (a slow satellite beside two
