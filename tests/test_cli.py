@@ -66,6 +66,7 @@ def test_no_command_prints_help_and_exits_2(capsys):
          "--cc paces bonded paths"),
         (["send", "-i", "udp://@:5000", "-o", "roq://h:1,roq://h:2", "--cc", "cubic"],
          "--cc: unknown 'cubic' (one of delivery, bbr-rt"),
+        (["demo", "--cc", "cubic"], "--cc: unknown 'cubic'"),
         (["testsrc", "-o", "udp://127.0.0.1:9", "--rate-from", "rtcp"],
          "--rate-from rtcp reads RTCP feedback on RTP outputs"),
         (["receive", "-i", "roq://@127.0.0.1:0", "-o", "udp://127.0.0.1:9", "--playout",

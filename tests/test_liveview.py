@@ -2,8 +2,9 @@ from strata_roq.commands.liveview import render
 
 
 def test_render_shows_paths_ratio_and_latency():
-    send = {"decisions": {"dispatch": 10, "duplicate": 2, "discard": 0},
+    send = {"decisions": {"dispatch": 10, "duplicate": 2, "discard": 0}, "cc": "bbr-rt",
             "paths": [{"name": "lte", "alive": True, "srtt_ms": 61.2, "rate_mbps": 3.5,
+                       "pacing_mbps": 2.25,
                        "loss": 0.012, "sent": 900, "sole_copies": 880, "deaths": 0},
                       {"name": "wifi", "alive": False, "srtt_ms": None, "rate_mbps": 0,
                        "loss": 0.0, "sent": 10, "sole_copies": 10, "deaths": 1},
@@ -15,6 +16,8 @@ def test_render_shows_paths_ratio_and_latency():
     text = "\n".join(lines)
     assert "95.0%" in lines[0] and "p50 180 ms" in lines[0] and "missing 1" in lines[0]
     assert "lte" in text and "61" in text and "1.2%" in text
+    assert "pace" in lines[1] and "2.25" in lines[2]          # what the sender gives the path
+    assert "pacing: bbr-rt" in lines[-1]
     assert "DOWN" in lines[3] and "weak" in lines[4]
     assert "dispatch 10" in lines[-1] and "discard" not in lines[-1]
 

@@ -29,6 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--direct", action="store_true",
                    help="no bonding: testsrc -> UDP -> probe (checks the media chain alone)")
     p.add_argument("--scheduler", default="storm", help="bonding scheduler (default storm)")
+    p.add_argument("--cc", default="delivery",
+                   help="what paces each path (send --cc): delivery (default), bbr-rt, "
+                   "bbr-like, gradient, vegas")
     p.add_argument("--latency", type=int, default=500,
                    help="end-to-end budget in ms (default 500)")
     p.add_argument("--size", default="1280x720", help="picture size (default 1280x720)")
@@ -50,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
     from strata_roq.sched import make_scheduler
 
     make_scheduler(args.scheduler)
+    from strata_roq.cc import BONDED_CC
+
+    if args.cc not in BONDED_CC:
+        raise UsageError(f"--cc: unknown {args.cc!r} (one of {', '.join(BONDED_CC)})")
     args.stream_id = 1
     options = source_options(args)
     import av.logging
@@ -66,7 +73,7 @@ async def _bonded(duration: float, options: dict, args) -> int:
 
     with stop_on_signals() as stop:
         sent, report, extras = await bonded_demo(duration, options, args.latency,
-                                                 args.scheduler, stop, args.json)
+                                                 args.scheduler, stop, args.json, args.cc)
     if args.json:
         print(json.dumps({"sent": sent, "received": report, **extras}, indent=2))
     on_time = report.get("within_ms", {}).get(str(args.latency), 0)

@@ -116,7 +116,8 @@ def last_line(path: str) -> dict | None:
 
 
 async def bonded_demo(duration: float, options: dict, latency_ms: int, scheduler: str,
-                      stop: asyncio.Event, as_json: bool) -> tuple[dict, dict, dict]:
+                      stop: asyncio.Event, as_json: bool,
+                      cc: str = "delivery") -> tuple[dict, dict, dict]:
     """Run the pipeline; return (sent, probe report, extras for the verdict)."""
     work = tempfile.mkdtemp(prefix="strata-demo-")
     trace = os.path.join(work, "lte.up")
@@ -146,12 +147,12 @@ async def bonded_demo(duration: float, options: dict, latency_ms: int, scheduler
         children += relays
         sender = await Child.start(
             "send", "send", "-i", f"udp://@127.0.0.1:{media_port}", "-o", ",".join(outputs),
-            "--insecure", "--latency", str(latency_ms), "--scheduler", scheduler,
+            "--insecure", "--latency", str(latency_ms), "--scheduler", scheduler, "--cc", cc,
             "--stats-json", send_stats, "--stats-interval", "500", ready="send:")
         children.append(sender)
         print(f"demo: {options['width']}x{options['height']}@{options['fps']} "
               f"{options['codec']} {options['bitrate'] / 1e6:g} Mbit/s over 3 emulated paths "
-              f"(lte, leo, wifi), scheduler {scheduler}, budget {latency_ms} ms, "
+              f"(lte, leo, wifi), scheduler {scheduler}, pacing {cc}, budget {latency_ms} ms, "
               f"{duration:g} s — Ctrl-C stops", file=sys.stderr, flush=True)
         view = _View(sys.stderr.isatty() and not as_json)
 
