@@ -6,7 +6,8 @@ rather ask than listen on UDP: an OBS script, a web control panel, a monitoring 
 - ``GET /api/rate/events``: Server-Sent Events, an ``event: rate`` with that JSON at once and
   on every change (a key-frame request is an ``event: key_frame``), a comment line every
   15 s so proxies keep the connection;
-- ``GET /api/stats``: the sender's whole stats JSON; ``GET /metrics``: Prometheus.
+- ``GET /api/stats``: the sender's whole stats JSON; ``GET /metrics``: Prometheus (a bonded
+  sender's paths and scheduler decisions labelled by name).
 
 Plain HTTP: it is a control API for the encoder's side of the gateway (bind it to the
 loopback or a management network). starlette app, served by uvicorn in the sender's loop.
@@ -62,6 +63,10 @@ class RateFeed:
         self._subscribers.discard(queue)
 
 
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def make_rate_app(feed: RateFeed) -> Starlette:
     no_store = {"cache-control": "no-store"}
 
@@ -100,9 +105,24 @@ def make_rate_app(feed: RateFeed) -> Starlette:
         Gauge("strata_key_frames_requested_total", "key-frame requests",
               registry=reg).set(feed.current["key_frames_requested"])
         sender = Gauge("strata_send", "sender counters", ["counter"], registry=reg)
-        for k, v in feed.stats().items():
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
+        stats = feed.stats()
+        for k, v in stats.items():
+            if _number(v):
                 sender.labels(k).set(v)
+        if stats.get("paths"):          # a bonded sender: each path's state, by name
+            path = Gauge("strata_send_path", "bonded path state (alive 1/0, rate_mbps, "
+                         "pacing_mbps, srtt_ms, loss, sent, lost, deaths...)",
+                         ["path", "metric"], registry=reg)
+            for p in stats["paths"]:
+                for k, v in p.items():
+                    if _number(v) or isinstance(v, bool):
+                        path.labels(p["name"], k).set(float(v))
+        if stats.get("decisions"):
+            decisions = Gauge("strata_send_decisions", "bonding decisions so far (dispatch, "
+                              "duplicate, discard, decompensate, arq...)", ["decision"],
+                              registry=reg)
+            for k, v in stats["decisions"].items():
+                decisions.labels(k).set(v)
         return Response(generate_latest(reg), media_type=CONTENT_TYPE_LATEST)
 
     return Starlette(routes=[Route("/api/rate", rate), Route("/api/rate/events", events),

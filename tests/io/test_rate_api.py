@@ -66,3 +66,21 @@ async def test_rate_now_events_on_change_and_metrics():
     finally:
         server.should_exit = True
         await task
+
+
+async def test_a_bonded_senders_paths_and_decisions_are_metrics():
+    stats = {"packets": 3, "cc": "bbr-rt", "decisions": {"dispatch": 40, "duplicate": 2},
+             "paths": [{"name": "lte", "alive": True, "rate_mbps": 3.5, "pacing_mbps": 2.25,
+                        "srtt_ms": 61.2, "rsrp": None, "roq": {"packets": 9}},
+                       {"name": "wifi", "alive": False, "rate_mbps": 0.0, "srtt_ms": None}]}
+    server, task, port = await serve_rate_api(RateFeed(stats=lambda: stats), "127.0.0.1", 0)
+    try:
+        _, metrics = await _get(port, "/metrics")
+    finally:
+        server.should_exit = True
+        await task
+    assert 'strata_send_path{metric="pacing_mbps",path="lte"} 2.25' in metrics
+    assert 'strata_send_path{metric="alive",path="lte"} 1.0' in metrics
+    assert 'strata_send_path{metric="alive",path="wifi"} 0.0' in metrics
+    assert 'strata_send_decisions{decision="duplicate"} 2.0' in metrics
+    assert 'metric="rsrp"' not in metrics and 'metric="roq"' not in metrics
