@@ -56,7 +56,7 @@ class _Open:
     index: int
 
 
-@dataclass
+@dataclass(eq=False)         # a live session: equal only to itself (and hashable so)
 class ViewerSession:
     h3: object                    # aioquic H3Connection
     quic: object                  # its QuicConnection
