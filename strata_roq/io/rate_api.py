@@ -115,7 +115,7 @@ def make_rate_app(feed: RateFeed) -> Starlette:
                          ["path", "metric"], registry=reg)
             for p in stats["paths"]:
                 for k, v in p.items():
-                    if _number(v) or isinstance(v, bool):
+                    if isinstance(v, (int, float)):          # (alive: 1 or 0)
                         path.labels(p["name"], k).set(float(v))
         if stats.get("decisions"):
             decisions = Gauge("strata_send_decisions", "bonding decisions so far (dispatch, "

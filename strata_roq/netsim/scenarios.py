@@ -103,7 +103,8 @@ def ge_trio(duration: float = 60.0, loss: float = 0.02, burst: float = 3.0) -> S
 
 def cap_step(duration: float = 30.0) -> Scenario:
     """Congestion control's case: a 100 ms-RTT cellular path whose capacity falls from 12 to
-    4 Mbit/s for ten seconds (a handover to a loaded cell) beside a 6 Mbit/s Wi-Fi."""
+    4 Mbit/s for the middle third of the run (a handover to a loaded cell) beside a 6 Mbit/s
+    Wi-Fi."""
     from strata_roq.netsim.synthetic import trace_from_rates
 
     third = duration / 3
