@@ -140,19 +140,19 @@ function onAudio(info, f) {
 // arrival of the fastest audio frame of the last second (arrival as the frame came in, not
 // when it was decoded: a main thread busy with the catch-up GOP would otherwise start the
 // clock late for good). Each audio frame is placed by its own timestamp (a lost one leaves a
-// gap instead of pulling the rest early); frames too late for their place for 300 ms move
-// the anchor later, and when even the fastest frames of a second find more than 30 ms of
-// spare cushion the anchor comes earlier. Pictures are painted when the sound of their
-// timestamp is being heard (output latency included). Pictures that stay late — more than
-// 45 ms behind their sound (the threshold of detectability for sound ahead of picture) for
-// 300 ms — hold the sound back by the least of that lateness; a burst of late pictures (a
-// stall) is only painted late. The sound is held back at most 200 ms in all (at 300 ms a
-// run ended with latency at 345 ms, over a 300-ms budget), and the hold-back is given back
-// 20 ms every half second once 2 s pass without one. Lateness does not hold the sound back for a second after the clock
-// starts (the decoder is still working through the catch-up GOP) nor for half a second
-// after the anchor moves. Without sound (none in the feed, or the context not running)
-// pictures are painted as they are decoded. Every picture's offset from its sound is kept
-// in ``strata.avOffsets`` (ms, positive: the picture came late).
+// gap instead of pulling the rest early); frames too late for their place for 300 ms move the
+// anchor later, and when even the fastest frames of a second find more than 30 ms of spare
+// cushion the anchor comes earlier. Pictures are painted when the sound of their timestamp is
+// being heard (output latency included). Pictures that stay late — more than 45 ms behind
+// their sound (the threshold of detectability for sound ahead of picture) for 300 ms — hold
+// the sound back by the least of that lateness; a burst of late pictures (a stall) is only
+// painted late. The sound is held back at most 200 ms in all (at 300 ms a run ended with
+// latency at 345 ms, over a 300-ms budget), and the hold-back is given back 20 ms every half
+// second once 2 s pass without one. Lateness does not hold the sound back for a second after
+// the clock starts (the decoder is still working through the catch-up GOP) nor for half a
+// second after the anchor moves. Without sound (none in the feed, or the context not running)
+// pictures are painted as they are decoded. Every picture's offset from its sound is kept in
+// ``strata.avOffsets`` (ms, positive: the picture came late).
 const LEAD = 0.04, MAX_LEAD = 0.2, EARLY = 0.008, LATE = 0.045, PERSIST = 300;
 const CUSHION = 0.03, WINDOW = 1.0;
 let anchor = null, calmUntil = 0, lead = LEAD, lastHold = 0, paintTimer = null, lateSince = null;

@@ -26,3 +26,11 @@ CONTROLLERS = ("bbr-rt", "bbr-like", "gradient", "vegas")
 #: What a bonded sender's paths can be paced by: ``delivery`` (the default) is the paths' own
 #: delivery-rate model alone; any controller caps it (``vegas`` couples the paths).
 BONDED_CC = ("delivery",) + CONTROLLERS
+
+
+def check_bonded_cc(name: str) -> None:
+    """A usage error naming the choices unless ``name`` is one of :data:`BONDED_CC`."""
+    if name not in BONDED_CC:
+        from strata_roq.errors import UsageError
+
+        raise UsageError(f"--cc: unknown {name!r} (one of {', '.join(BONDED_CC)})")

@@ -53,10 +53,9 @@ def run(args: argparse.Namespace) -> int:
     from strata_roq.sched import make_scheduler
 
     make_scheduler(args.scheduler)
-    from strata_roq.cc import BONDED_CC
+    from strata_roq.cc import check_bonded_cc
 
-    if args.cc not in BONDED_CC:
-        raise UsageError(f"--cc: unknown {args.cc!r} (one of {', '.join(BONDED_CC)})")
+    check_bonded_cc(args.cc)
     args.stream_id = 1
     options = source_options(args)
     import av.logging

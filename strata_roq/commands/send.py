@@ -13,7 +13,7 @@ import struct
 import sys
 import time
 
-from strata_roq.cc import BONDED_CC
+from strata_roq.cc import BONDED_CC, check_bonded_cc
 from strata_roq.errors import ParseError, UsageError
 from strata_roq.rtp.packet import payload_bounds
 from strata_roq.units import parse_bitrate
@@ -137,8 +137,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--tmmbr answers an RTP source: use an rtp://@:PORT input")
     if args.api:
         parse_host_port(args.api, "--api")
-    if args.cc not in BONDED_CC:
-        raise UsageError(f"--cc: unknown {args.cc!r} (one of {', '.join(BONDED_CC)})")
+    check_bonded_cc(args.cc)
     if len(targets) > 1 or args.fec != "off":   # FEC rides the bonded sender, even on 1 path
         from strata_roq.sched import make_scheduler
         make_scheduler(args.scheduler)            # a bad name is a usage error, before any I/O

@@ -309,7 +309,8 @@ class Simulation:
         lat = np.asarray(latencies) if latencies else np.zeros(1)
         audio = [f for f in self.frames if f.audio]
         # queueing: each packet's one-way delay above its path's lowest (links' base delay)
-        queues = [q for q in self._queues() if len(q)]
+        per_path = [np.asarray(d) - min(d) if d else np.zeros(0) for d in self.owd]
+        queues = [q for q in per_path if len(q)]
         queue = np.concatenate(queues) if queues else np.zeros(1)
         return {
             "scenario": self.scenario.name,
@@ -340,12 +341,8 @@ class Simulation:
                        "queue_p95_ms": round(float(1000 * np.percentile(q, 95)), 1)
                        if len(q) else None,
                        "min_rtt_ms": round(p.min_rtt * 1000, 1) if p.min_rtt != float("inf") else None}
-                      for p, q in zip(self.paths, self._queues())],
+                      for p, q in zip(self.paths, per_path)],
         }
-
-
-    def _queues(self) -> list:
-        return [np.asarray(d) - min(d) if d else np.zeros(0) for d in self.owd]
 
 
 def simulate(scenario: Scenario, scheduler: str = "storm", **options) -> dict:
