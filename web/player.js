@@ -102,33 +102,40 @@ function drainVideo(info) {
 // ---- audio: independent AAC or Opus frames, decoded and scheduled on Web Audio ----------
 let audioDecoder = null, audioCtx = null;
 const arrivals = new Map();                     // pts -> performance.now() it arrived
+function startAudio(info) {
+  // Made before the session connects: creating an AudioContext holds the main thread for
+  // up to a few hundred ms, and on the first frame that wait stood between the viewer and
+  // live (every picture of the catch-up queued behind it).
+  if (!audioCtx) {
+    audioCtx = new AudioContext({sampleRate: info.audio.sampleRate, latencyHint: "interactive"});
+  }
+  audioDecoder = new AudioDecoder({
+    output: data => {
+      S.audioDecoded++;
+      const buf = audioCtx.createBuffer(data.numberOfChannels, data.numberOfFrames, data.sampleRate);
+      for (let c = 0; c < data.numberOfChannels; c++) {
+        data.copyTo(buf.getChannelData(c), {planeIndex: c, format: "f32-planar"});
+      }
+      const came = arrivals.get(data.timestamp);
+      arrivals.delete(data.timestamp);
+      // its arrival on the context's clock (which may not have been running yet then)
+      const ago = came === undefined ? 0 : (performance.now() - came) / 1000;
+      const at = audioSlot(data.timestamp, audioCtx.currentTime - ago);
+      data.close();
+      if (at === null) return;                // the context's clock is not running yet
+      const src = audioCtx.createBufferSource();
+      src.buffer = buf; src.connect(audioCtx.destination);
+      src.start(at);
+    },
+    error: e => { S.decodeErrors++; S.error = String(e); audioDecoder = null; },
+  });
+  audioDecoder.configure(info.audio);
+}
+
 function onAudio(info, f) {
   S.audioReceived++;
   if (!info.audio) return;
-  if (!audioDecoder) {
-    audioCtx = new AudioContext({sampleRate: info.audio.sampleRate, latencyHint: "interactive"});
-    audioDecoder = new AudioDecoder({
-      output: data => {
-        S.audioDecoded++;
-        const buf = audioCtx.createBuffer(data.numberOfChannels, data.numberOfFrames, data.sampleRate);
-        for (let c = 0; c < data.numberOfChannels; c++) {
-          data.copyTo(buf.getChannelData(c), {planeIndex: c, format: "f32-planar"});
-        }
-        const came = arrivals.get(data.timestamp);
-        arrivals.delete(data.timestamp);
-        // its arrival on the context's clock (which may not have been running yet then)
-        const ago = came === undefined ? 0 : (performance.now() - came) / 1000;
-        const at = audioSlot(data.timestamp, audioCtx.currentTime - ago);
-        data.close();
-        if (at === null) return;                // the context's clock is not running yet
-        const src = audioCtx.createBufferSource();
-        src.buffer = buf; src.connect(audioCtx.destination);
-        src.start(at);
-      },
-      error: e => { S.decodeErrors++; S.error = String(e); audioDecoder = null; },
-    });
-    audioDecoder.configure(info.audio);
-  }
+  if (!audioDecoder) startAudio(info);
   arrivals.set(f.pts, f.arrived);
   if (arrivals.size > 500) arrivals.delete(arrivals.keys().next().value);
   audioDecoder.decode(new EncodedAudioChunk({type: "key", timestamp: f.pts, data: f.data}));
@@ -314,6 +321,9 @@ async function main() {
   const url = `https://${location.hostname}:${info.port}/watch/${encodeURIComponent(info.stream)}` +
               (query.toString() ? "?" + query : "");
   S.state = "connecting";
+  // decoders ready before the first frame (their set-up would otherwise delay it)
+  if (info.audio) startAudio(info);
+  videoDecoder = makeVideoDecoder(info);
   const wt = new WebTransport(url, {serverCertificateHashes:
                                     [{algorithm: "sha-256", value: hexBytes(info.cert_sha256)}]});
   try {

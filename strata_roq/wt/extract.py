@@ -123,7 +123,8 @@ class FrameExtractor:
         stamp = find_stamp(au.user_data)
         capture = stamp.capture_ns // 1000 if stamp is not None else 0
         frame = WebFrame(VIDEO, key, self.video_frames, self._video_pts.us(unit.pts), capture,
-                         data, stamp.frame_index if stamp is not None else NO_INDEX)
+                         data, stamp.frame_index if stamp is not None else NO_INDEX,
+                         reference=key or au.reference)
         self.video_frames += 1
         return frame
 

@@ -2,14 +2,17 @@
 
 Sans-I/O over aioquic's ``H3Connection``/``QuicConnection`` (no sockets, time passed in).
 Policy, the same "better never than late" as RoQ:
-- one stream per frame (header + frame + FIN), key frames and audio ranked before P-frames,
-  newer before older, so a lost packet of one frame never blocks the next;
+- one stream per frame (header + frame + FIN), so a lost packet of one frame never blocks
+  the next; key frames and audio ranked first, then a joiner's catch-up in decode order,
+  then live delta frames, newer before older;
 - a frame still unacknowledged at its deadline is reset (RESET_STREAM): the page drops it;
 - a **slow viewer** never slows anyone else: when more than ``max_backlog`` bytes wait in
   its streams, it skips delta frames until the next key frame, and a key frame resets
   whatever older frames are still queued (nothing before a key frame is needed after it);
 - a **joining viewer** first gets the current GOP (flagged as catch-up), so its decoder has
-  a key frame at once and the first picture appears without waiting for the next one.
+  a key frame at once and the first picture appears without waiting for the next one; the
+  pictures the gateway left out of it (disposable ones) are not counted in the viewer's
+  frame numbers (``index_shift``), so the page sees no gap.
 
 In **datagram mode** each frame goes out as WebTransport datagrams instead (see
 :func:`~strata_roq.wt.wire.fragments`): never retransmitted, never blocking each other; the
@@ -69,6 +72,7 @@ class ViewerSession:
     _prefix: bytes | None = None
     datagram: bool = False        # frames as datagrams instead of streams
     _queued: deque = field(default_factory=deque)   # datagram mode: (deadline, fragments)
+    index_shift: int = 0          # video frames left out of the catch-up: numbered without
 
     def __post_init__(self) -> None:
         enable_stream_priority(self.quic)
@@ -104,8 +108,14 @@ class ViewerSession:
                 encode_uint_var(self.session_id)
         self.quic.send_stream_data(sid, self._prefix + data, end_stream=True)
         self._order += 1
-        # Key frames and audio first, then the rest; newer before older.
-        set_stream_rank(self.quic, sid, (0 if frame.key or not video else 1 << 61) - self._order)
+        # Key frames and audio first, newer before older; then a joiner's catch-up in decode
+        # order (the page decodes each as it comes instead of waiting for the oldest, sent
+        # last); then live delta frames, newer before older.
+        if catchup and video and not frame.key:
+            rank = (1 << 60) + self._order
+        else:
+            rank = (0 if frame.key or not video else 1 << 61) - self._order
+        set_stream_rank(self.quic, sid, rank)
         self._open[sid] = _Open(sid, deadline, frame.key, frame.index)
         self.stats.frames_sent += 1
         self.stats.bytes_sent += len(data)
@@ -113,9 +123,12 @@ class ViewerSession:
 
     def _encode(self, frame: WebFrame, catchup: bool) -> bytes:
         data = frame.encode()
-        if catchup:
-            data = data[:3] + bytes([data[3] | FLAG_CATCHUP]) + data[4:]
-            self.stats.catchup_frames += 1
+        shift = self.index_shift if frame.kind != AUDIO else 0
+        if catchup or shift:
+            flags = data[3] | FLAG_CATCHUP if catchup else data[3]
+            index = (frame.index - shift) & 0xFFFFFFFF
+            data = data[:3] + bytes([flags]) + index.to_bytes(4, "big") + data[8:]
+            self.stats.catchup_frames += catchup
         return data
 
     def _send_datagrams(self, frame: WebFrame, deadline: float, catchup: bool) -> bool:

@@ -53,6 +53,9 @@ class WebFrame:
     capture_us: int
     data: bytes
     source_index: int = NO_INDEX
+    #: False for a picture nothing references (H.264 ``nal_ref_idc == 0``, AV1 stored in no
+    #: reference slot): a joining viewer's catch-up leaves it out. Not on the wire.
+    reference: bool = True
 
     def encode(self) -> bytes:
         return HEADER.pack(MAGIC, VERSION, self.kind, FLAG_KEY if self.key else 0,

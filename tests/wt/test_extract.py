@@ -11,9 +11,9 @@ from strata_roq.wt.extract import FrameExtractor, avc_codec_string, split_adts
 from strata_roq.wt.wire import AUDIO, VIDEO, WebFrame, decode_frame
 
 
-def _run(frames=60, gop=30, audio="aac", codec="h264"):
+def _run(frames=60, gop=30, audio="aac", codec="h264", bframes=0):
     source = TestSource(width=320, height=240, fps=30, bitrate=600_000, gop=gop, audio=audio,
-                        codec=codec)
+                        codec=codec, bframes=bframes)
     ex = FrameExtractor()
     out = []
     base = 1_700_000_000.0
@@ -65,6 +65,23 @@ def test_av1_frames_leave_in_the_low_overhead_form_webcodecs_wants():
                              "pts": 90_000, "pid": ex._video_pid, "codec": "av1"})()
     damaged = ex.damaged
     assert ex._video(unit) is None and ex.damaged == damaged + 1
+
+
+@pytest.mark.parametrize("codec,decoder,bframes", [("av1", "libdav1d", 0), ("h264", "h264", 2)])
+def test_pictures_nothing_references_are_marked_and_decoding_goes_on_without_them(
+        codec, decoder, bframes):
+    """What a joiner's catch-up leaves out: AV1's top temporal layer, H.264's disposable
+    B-frames. The rest still decodes, picture for picture."""
+    import av
+
+    ex, out, _ = _run(codec=codec, audio=None, bframes=bframes)
+    video = [f for f in out if f.kind == VIDEO]
+    kept = [f for f in video if f.reference]
+    assert all(f.reference for f in video if f.key)
+    assert 0.3 * len(video) <= len(kept) <= 0.7 * len(video), [f.reference for f in video]
+    ctx = av.CodecContext.create(decoder, "r")
+    pictures = sum(len(ctx.decode(av.Packet(f.data))) for f in kept)
+    assert pictures + len(ctx.decode(None)) == len(kept)
 
 
 def test_audio_frames_are_split_per_adts_frame():

@@ -220,3 +220,64 @@ def test_viewer_sessions_are_compared_by_identity(tmp_path):
     a = ViewerSession(pair.sh3, pair.server, sid)
     b = ViewerSession(pair.sh3, pair.server, sid)
     assert a != b and a == a and len({a, b}) == 2
+
+
+def test_a_joiner_catches_up_on_reference_pictures_numbered_without_gaps(tmp_path):
+    """The catch-up leaves out pictures nothing references (disposable B-frames, AV1's top
+    temporal layer) — less to send and decode before the viewer is live — and the viewer
+    numbers its frames without them, so the page sees no gap to wait on or skip."""
+    pair = Pair(tmp_path)
+    sid = pair.open_session()
+    gw = Gateway(latency=0.5)
+    gop = [_video(0, key=True), _video(1), _video(2), _video(3), _video(4), _video(5)]
+    for f in gop[2::2]:
+        f.reference = False                       # 2 and 4: nothing depends on them
+    gw.publish(gop, pair.now)
+    assert [f.index for f in gw.gop] == [0, 1, 3, 5]
+    viewer = ViewerSession(pair.sh3, pair.server, sid)
+    gw.add_viewer("v", viewer, pair.now)
+    gw.publish([_video(6, size=3000), _video(7, size=3000)], pair.now)
+    pair.pump(10)
+    got = {f.index: f for f in pair.frames() if f.kind == VIDEO}
+    assert sorted(got) == [0, 1, 2, 3, 4, 5]      # 4 catch-up frames, then the two live ones
+    assert [got[i].source_index for i in range(6)] == [0, 1, 3, 5, 6, 7]
+    assert viewer.stats.catchup_frames == 4
+
+
+def test_a_joiner_after_a_gop_too_long_to_keep_sees_the_gap(tmp_path, monkeypatch):
+    """Past MAX_GOP_FRAMES the GOP stops growing: the frames after it are a real gap for a
+    joiner (its page waits for the next key frame), not hidden by the renumbering."""
+    from strata_roq.wt import gateway as gateway_module
+
+    pair = Pair(tmp_path)
+    sid = pair.open_session()
+    gw = Gateway(latency=0.5)
+    monkeypatch.setattr(gateway_module, "MAX_GOP_FRAMES", 3)
+    gw.publish([_video(0, key=True), _video(1), _video(2), _video(3), _video(4)], pair.now)
+    viewer = ViewerSession(pair.sh3, pair.server, sid)
+    gw.add_viewer("v", viewer, pair.now)
+    gw.publish([_video(5)], pair.now)
+    pair.pump(10)
+    assert sorted(f.index for f in pair.frames() if f.kind == VIDEO) == [0, 1, 2, 5]
+
+
+def test_a_joiners_catch_up_comes_in_decode_order_before_live_frames(tmp_path):
+    """The page decodes the catch-up as it comes: oldest first (newest first, it could start
+    only when the last one sent — the oldest — arrived), and ahead of the live delta frames
+    that depend on it."""
+    pair = Pair(tmp_path)
+    sid = pair.open_session()
+    gw = Gateway(latency=0.5)
+    gw.publish([_video(0, key=True, size=6000)] + [_video(i, size=6000) for i in range(1, 6)],
+               pair.now)
+    viewer = ViewerSession(pair.sh3, pair.server, sid)
+    gw.add_viewer("v", viewer, pair.now)
+    gw.publish([_video(6, size=6000)], pair.now)
+    pair.pump(20)
+    ends = [e.stream_id for e in pair.client_events
+            if isinstance(e, WebTransportStreamDataReceived) and e.stream_ended]
+    by_stream = {}
+    for e in pair.client_events:
+        if isinstance(e, WebTransportStreamDataReceived):
+            by_stream.setdefault(e.stream_id, bytearray()).extend(e.data)
+    assert [decode_frame(bytes(by_stream[s])).index for s in ends] == list(range(7))
