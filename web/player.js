@@ -70,9 +70,19 @@ const decodeMeta = new Map();
 
 function onVideo(info, f) {
   S.videoReceived++;
-  if (nextIndex === null || f.key && f.index > nextIndex && needKey) nextIndex = f.index;
-  if (f.index < nextIndex) return;             // too late: its place was given up
+  // Decoding starts (and restarts after a loss) at a key frame. A delta frame that comes
+  // before any (in datagram mode a live frame can overtake the catch-up's key frame, which
+  // comes on a stream) waits for it; what the key frame makes useless is let go.
+  if (f.key && (nextIndex === null || f.index > nextIndex && needKey)) {
+    nextIndex = f.index;
+    for (const i of pending.keys()) if (i < nextIndex) pending.delete(i);
+  }
+  if (nextIndex !== null && f.index < nextIndex) return;   // too late: its place was given up
   pending.set(f.index, f);
+  if (nextIndex === null) {
+    if (pending.size > 300) pending.delete(Math.min(...pending.keys()));
+    return;
+  }
   drainVideo(info);
 }
 
@@ -326,6 +336,12 @@ async function main() {
   videoDecoder = makeVideoDecoder(info);
   const wt = new WebTransport(url, {serverCertificateHashes:
                                     [{algorithm: "sha-256", value: hexBytes(info.cert_sha256)}]});
+  if (datagramMode) {
+    // A key frame arrives as a burst of datagrams, and the catch-up GOP as a bigger one the
+    // moment the session opens: let them queue rather than be dropped — set before the
+    // session is ready, or the catch-up's key frame was lost and its GOP skipped.
+    try { wt.datagrams.incomingHighWaterMark = 4096; } catch (e) { /* older API */ }
+  }
   try {
     await wt.ready;
   } catch (e) {
@@ -337,11 +353,7 @@ async function main() {
   S.mode = datagramMode ? "datagram" : "streams";
   statusLine.textContent = "";
   wt.closed.then(() => { S.state = "closed"; }, e => { S.state = "closed"; S.error = String(e); });
-  if (datagramMode) {
-    // a key frame arrives as a burst of datagrams: let them queue rather than be dropped
-    try { wt.datagrams.incomingHighWaterMark = 4096; } catch (e) { /* older API */ }
-    readDatagrams(info, wt);
-  }
+  if (datagramMode) readDatagrams(info, wt);
   const streams = wt.incomingUnidirectionalStreams.getReader();
   for (;;) {
     const {value, done} = await streams.read();

@@ -14,10 +14,13 @@ Policy, the same "better never than late" as RoQ:
   pictures the gateway left out of it (disposable ones) are not counted in the viewer's
   frame numbers (``index_shift``), so the page sees no gap.
 
-In **datagram mode** each frame goes out as WebTransport datagrams instead (see
+In **datagram mode** each live frame goes out as WebTransport datagrams instead (see
 :func:`~strata_roq.wt.wire.fragments`): never retransmitted, never blocking each other; the
 fragments of a frame still unsent at its deadline are taken out of the connection's queue,
-and the same backlog rule skips delta frames for a viewer that falls behind.
+and the same backlog rule skips delta frames for a viewer that falls behind. The catch-up
+still comes on streams: sent the moment the session opens, its datagrams reached Chromium
+before the session was ready there and were dropped — the key frame with them, so the page
+skipped the whole GOP and its first picture waited for the next key frame (1.6 s).
 """
 
 from __future__ import annotations
@@ -69,7 +72,8 @@ class ViewerSession:
     _open: dict = field(default_factory=dict)     # stream id -> _Open
     _waiting_for_key: bool = False
     _order: int = 0
-    _prefix: bytes | None = None
+    _prefix: bytes | None = None          # of each frame stream: its type and the session
+    _datagram_prefix: bytes | None = None # of each datagram: the session's quarter stream id
     datagram: bool = False        # frames as datagrams instead of streams
     _queued: deque = field(default_factory=deque)   # datagram mode: (deadline, fragments)
     index_shift: int = 0          # video frames left out of the catch-up: numbered without
@@ -88,7 +92,7 @@ class ViewerSession:
             if self._waiting_for_key or self.backlog() > self.max_backlog:
                 self._reset_all(key_superseded=True)
             self._waiting_for_key = False
-        if self.datagram:
+        if self.datagram and not catchup:
             return self._send_datagrams(frame, deadline, catchup)
         if not can_open_uni_stream(self.quic):
             # The viewer has not yet released enough streams (MAX_STREAMS): a stream beyond
@@ -136,9 +140,9 @@ class ViewerSession:
         # one fragment per QUIC packet of the connection's size
         size = self.quic._max_datagram_size - FRAGMENT_OVERHEAD  # noqa: SLF001
         parts = fragments(data, self.stats.frames_sent, size)
-        if self._prefix is None:            # the HTTP/3 datagram's quarter stream id
-            self._prefix = encode_uint_var(self.session_id // 4)
-        parts = [self._prefix + p for p in parts]
+        if self._datagram_prefix is None:
+            self._datagram_prefix = encode_uint_var(self.session_id // 4)
+        parts = [self._datagram_prefix + p for p in parts]
         for p in parts:
             self.quic.send_datagram_frame(p)
         self._queued.append((deadline, parts))

@@ -176,11 +176,13 @@ def test_datagram_mode_cuts_frames_into_datagrams(tmp_path):
         viewer.send(f, pair.now + 0.5, pair.now)
     pair.pump(30)
     got = _datagram_frames(pair)
-    assert [(f.kind, f.index, len(f.data)) for f in got] == [(VIDEO, 0, 30_000), (VIDEO, 1, 5000),
-                                                             (AUDIO, 0, 302)]
-    assert got[0].key and got[1].data == frames[0].data
-    assert not any(isinstance(e, WebTransportStreamDataReceived) for e in pair.client_events)
-    assert viewer.stats.catchup_frames == 1 and viewer.stats.datagrams_sent >= 28 + 5 + 1
+    assert [(f.kind, f.index, len(f.data)) for f in got] == [(VIDEO, 1, 5000), (AUDIO, 0, 302)]
+    assert got[0].data == frames[0].data
+    # the catch-up comes on a stream: datagrams sent as the session opens may reach a
+    # browser before the session is ready there, and be dropped
+    (caught_up,) = pair.frames()
+    assert caught_up.key and caught_up.index == 0 and len(caught_up.data) == 30_000
+    assert viewer.stats.catchup_frames == 1 and viewer.stats.datagrams_sent >= 5 + 1
 
 
 def test_datagram_fragments_fill_the_connections_packets(tmp_path):
