@@ -8,7 +8,7 @@ const datagramMode = params.get("mode") === "datagram";
 const S = window.strata = {
   state: "starting", error: null, connectAt: null, firstPictureAt: null,
   videoReceived: 0, videoDecoded: 0, videoSkipped: 0, audioReceived: 0, audioDecoded: 0,
-  framesReset: 0, bytes: 0, latencies: [], catchup: 0, decodeErrors: 0, renderedIndices: [],
+  framesReset: 0, bytes: 0, latencies: [], arrivalLatencies: [], catchup: 0, decodeErrors: 0, renderedIndices: [],
   avOffsets: [], audioResyncs: 0, audioHolds: 0, audioTightened: 0, audioLead: 0,
   mode: "streams", framesIncomplete: 0,
 };
@@ -63,7 +63,11 @@ function paint({frame, meta}) {
   if (S.firstPictureAt === null) S.firstPictureAt = performance.now();
   if (meta) {
     S.renderedIndices.push(meta.source);
-    if (!meta.catchup && meta.capture) S.latencies.push(Date.now() + clockOffset - meta.capture);
+    if (!meta.catchup && meta.capture) {
+      const now = Date.now() + clockOffset;
+      S.latencies.push(now - meta.capture);
+      S.arrivalLatencies.push(now - (performance.now() - meta.arrived) - meta.capture);
+    }
   }
 }
 const decodeMeta = new Map();
@@ -103,7 +107,7 @@ function drainVideo(info) {
     if (!videoDecoder) videoDecoder = makeVideoDecoder(info);
     needKey = false;
     decodeMeta.set(f.pts, {index: f.index, source: f.source, capture: f.capture,
-                           catchup: f.catchup});
+                           catchup: f.catchup, arrived: f.arrived});
     videoDecoder.decode(new EncodedVideoChunk({type: f.key ? "key" : "delta",
                                                timestamp: f.pts, data: f.data}));
   }

@@ -193,3 +193,85 @@ def rig():
     yield Rig
     for proc in procs:
         proc.stop(signal.SIGKILL)
+
+
+class CpuWatch(threading.Thread):
+    """Each second of a test, the processes that used the most CPU. A timing assertion that
+    fails on this 2-core machine prints them: whether the test's own processes ran short of
+    CPU, and what else (a leftover process, the browser) had it."""
+
+    def __init__(self, interval: float = 1.0, top: int = 5) -> None:
+        super().__init__(daemon=True)
+        self.interval, self.top = interval, top
+        self.samples: list[tuple[int, list[tuple[int, int, str]]]] = []
+        self._halt = threading.Event()
+        self._start = time.monotonic()
+        self._hz = os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _ticks() -> dict[int, int]:
+        out = {}
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            fields = stat[stat.rfind(b")") + 2:].split()
+            out[int(name)] = int(fields[11]) + int(fields[12])      # utime + stime
+        return out
+
+    @staticmethod
+    def _command(pid: int) -> str:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            return "?"
+        if not argv[0]:                     # a kernel thread: its name
+            try:
+                with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as f:
+                    return f"[{f.read().strip()}]"
+            except OSError:
+                return "?"
+        words = [os.path.basename(a.decode(errors="replace")) if i == 0 else
+                 a.decode(errors="replace") for i, a in enumerate(argv[:6]) if a]
+        return " ".join(words)[:70]
+
+    def run(self) -> None:
+        before = self._ticks()
+        while not self._halt.wait(self.interval):
+            now = self._ticks()
+            used = sorted(((t - before.get(pid, t), pid) for pid, t in now.items()),
+                          reverse=True)[:self.top]
+            percent = [(round(100 * d / self._hz / self.interval), pid, self._command(pid))
+                       for d, pid in used if d > 0]
+            self.samples.append((round(time.monotonic() - self._start), percent))
+            before = now
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(2)
+
+    def report(self) -> str:
+        return "\n".join(f"{t:4d} s  " + "; ".join(f"{p}% {cmd} [{pid}]" for p, pid, cmd in top)
+                         for t, top in self.samples)
+
+
+@pytest.fixture(autouse=True)
+def cpu_watch():
+    watch = CpuWatch()
+    watch.start()
+    yield watch
+    watch.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    watch = getattr(item, "funcargs", {}).get("cpu_watch")
+    if report.when == "call" and report.failed and watch is not None:
+        report.sections.append(("CPU per second of the test, busiest processes", watch.report()))
