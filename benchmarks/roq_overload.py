@@ -133,6 +133,8 @@ def run_overload(mode: str, workdir: str, layer_drop: str = "auto") -> dict:
         "reference_missing": report.get("video", {}).get("reference_missing"),
         "references_lost": send_stats.get("references_lost"),
         "receiver_late_dropped": recv_stats.get("late_dropped"),
+        # admitted in time, then released past the deadline (a late timer): dropped too
+        "receiver_late_at_release": recv_stats.get("late_at_release"),
         # one machine: the receiver judges ages by the sender's clock (its Sender Reports)
         "deadline_clock": recv_stats.get("deadline_clock"),
     }

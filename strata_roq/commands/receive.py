@@ -114,6 +114,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
     from strata_roq.rtp.rtcp import SenderReport, parse_rtcp_compound
 
     counters = {"forwarded": 0, "bad_rtp": 0, "bad_rtcp": 0, "late_dropped": 0,
+                "late_at_release": 0,
                 "fec_rebuilt_in_time": 0,
                 "rtcp_received": 0, "other_session_dropped": 0}
     reorder = ReorderBuffer(args.reorder / 1000.0)
@@ -167,7 +168,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
 
     gate = SessionGate()
 
-    state = {"switches": 0, "deadline": deadline, "fec": FecReceiver(),
+    state = {"switches": 0, "deadline": deadline, "fec": FecReceiver(), "base_owd": 0.0,
              "playout": JitterBuffer(minimum=args.playout_min / 1000.0) if args.playout else None,
              "nice": None,           # the nice value playout runs at (--playout-nice)
              "ts": SeqUnwrapper(bits=32), "wake_at": 0.0, "held_until": 0.0, "owd": None,
@@ -273,7 +274,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             if conn.roq.given_up(sid):
                 counters["late_dropped"] += 1   # the rest of a frame already found late
                 return False
-            base_owd = fastest_owd(conn, now)
+            base_owd = state["base_owd"] = fastest_owd(conn, now)
             ts = int.from_bytes(data[4:8], "big")
             if not limit.admit(ts, now, base_owd):
                 counters["late_dropped"] += 1   # better never than late
@@ -297,11 +298,25 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             # Settle only as long as an earlier packet can lag: the reorder window plus the
             # paths' start-up lag, not the bonded gap wait (almost the whole budget).
             settle = args.reorder / 1000.0 + start_lag(conn)
-        forward(reorder.push(data, seq, now, hold, longest, settle))
+        forward(on_time(reorder.push(data, seq, now, hold, longest, settle)))
         due = reorder.next_timeout()
         if due is not None and due < state["held_until"]:
             held_wake.set()                 # an earlier release than the flusher waits for
         return True
+
+    def on_time(packets: list[bytes]) -> list[bytes]:
+        """Better never than late at the last moment too: a packet held behind a gap is
+        released before its deadline less a few ms, but a busy event loop can fire that
+        release later still — then it is dropped here (counted), not handed on late."""
+        limit = state["deadline"]
+        if limit is None or not packets:
+            return packets
+        now = time.monotonic()
+        base_owd = state["base_owd"]
+        kept = [d for d in packets if not limit.late(int.from_bytes(d[4:8], "big"), now,
+                                                      base_owd)]
+        counters["late_at_release"] += len(packets) - len(kept)
+        return kept
 
     playout_wake = asyncio.Event()
 
@@ -330,7 +345,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
         release slack left (``gap_wait``)."""
         while True:
             now = time.monotonic()
-            forward(reorder.poll(now))
+            forward(on_time(reorder.poll(now)))
             due = reorder.next_timeout()
             state["held_until"] = due if due is not None else now + 0.05
             await _sleep_until(held_wake, state["held_until"], now)

@@ -75,6 +75,18 @@ class DeadlineFilter:
         self.clock_bias = bias
         return max(relative, offset - self._origin)
 
+    def late(self, timestamp: int, now: float, base_owd: float = 0.0) -> bool:
+        """Whether a packet admitted earlier is past the budget ``now`` — judged as
+        :meth:`age` would, without taking ``now`` as an arrival (the window and the clock
+        state stay as they are)."""
+        offset = now - self._unwrap.peek(timestamp) / self.clock_rate
+        if not self._mins:
+            return False
+        age = offset - self._mins[0][1] + base_owd
+        if self.clock_bias is not None and self._origin is not None:
+            age = max(age, offset - self._origin)
+        return age > self.latency
+
     def admit(self, timestamp: int, now: float, base_owd: float = 0.0) -> bool:
         age = self.last_age = self.age(timestamp, now, base_owd)
         if age > self.latency:

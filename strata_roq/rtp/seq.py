@@ -38,6 +38,13 @@ class SeqUnwrapper:
         """The highest extended value returned so far."""
         return self._highest
 
+    def peek(self, value: int) -> int:
+        """Where :meth:`unwrap` would place ``value``, without taking it as seen."""
+        mask = (1 << self.bits) - 1
+        if self._highest is None:
+            return (value & mask) + (1 << self.bits)
+        return self._highest + seq_diff(value & mask, self._highest & mask, self.bits)
+
     def unwrap(self, value: int) -> int:
         mask = (1 << self.bits) - 1
         value &= mask

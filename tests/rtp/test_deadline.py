@@ -87,3 +87,25 @@ def test_a_sender_clock_ahead_of_ours_never_makes_a_packet_younger():
     t = 101.0
     assert not f.admit(int(t * 90000), t + 0.305, 0.020)       # 302 ms relative: late
     assert f.last_age == pytest.approx(0.302, abs=1e-4)
+
+
+def test_a_packet_admitted_in_time_can_be_found_late_at_its_release():
+    """The receiver judges a packet again when it hands it on (a hold behind a gap that a
+    busy event loop releases late): :meth:`late` uses the same age, and judging changes
+    nothing — the window, the clock and the counters stay as admission left them."""
+    relative, synced = DeadlineFilter(0.3), DeadlineFilter(0.3)
+    wall = 1_800_000_000.0
+    for f in (relative, synced):
+        _steady(f, 100.0, 0.023)
+    synced.sync(int(100.5 * 90000), 100.5 + wall, now=100.6, wall=100.6 + wall)
+    t = 101.0
+    for f in (relative, synced):
+        assert f.admit(int(t * 90000), t + 0.250, 0.020)       # 250 ms old when it came
+        before = (list(f._mins), f.admitted, f.dropped, f.max_age, f.last_age)
+        assert not f.late(int(t * 90000), t + 0.295, 0.020)    # handed on at 295 ms
+        assert f.late(int(t * 90000), t + 0.320, 0.020)        # ... or at 320: too late
+        assert (list(f._mins), f.admitted, f.dropped, f.max_age, f.last_age) == before
+    # by the sender's clock the packet is 3 ms older than the relative estimate says
+    assert not relative.late(int(t * 90000), t + 0.302, 0.020)
+    assert synced.late(int(t * 90000), t + 0.302, 0.020)
+    assert not DeadlineFilter(0.3).late(0, 5.0)      # nothing admitted yet: no judgement

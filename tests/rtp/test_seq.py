@@ -52,3 +52,14 @@ def test_ntp_helpers():
     arrival = ntp_middle32(ntp_from_seconds(t + 0.150))
     assert abs(rtt_from_report(arrival, lsr, seconds_to_short(0.100)) - 0.050) < 1e-3
     assert rtt_from_report(arrival, 0, 0) is None
+
+
+def test_peek_places_a_value_as_unwrap_would_without_taking_it():
+    from strata_roq.rtp.seq import SeqUnwrapper
+
+    u = SeqUnwrapper(bits=16)
+    assert u.peek(5) == 5 + 65536 and u.highest is None
+    u.unwrap(65530)
+    assert u.peek(3) == 65536 + 65536 + 3 and u.highest == 65530 + 65536   # past the wrap
+    assert u.peek(65520) == 65520 + 65536
+    assert u.unwrap(3) == 65536 + 65536 + 3
