@@ -79,9 +79,9 @@ class DeadlineFilter:
         """Whether a packet admitted earlier is past the budget ``now`` — judged as
         :meth:`age` would, without taking ``now`` as an arrival (the window and the clock
         state stay as they are)."""
-        offset = now - self._unwrap.peek(timestamp) / self.clock_rate
         if not self._mins:
             return False
+        offset = now - self._unwrap.peek(timestamp) / self.clock_rate
         age = offset - self._mins[0][1] + base_owd
         if self.clock_bias is not None and self._origin is not None:
             age = max(age, offset - self._origin)

@@ -93,7 +93,7 @@ class ViewerSession:
                 self._reset_all(key_superseded=True)
             self._waiting_for_key = False
         if self.datagram and not catchup:
-            return self._send_datagrams(frame, deadline, catchup)
+            return self._send_datagrams(frame, deadline)
         if not can_open_uni_stream(self.quic):
             # The viewer has not yet released enough streams (MAX_STREAMS): a stream beyond
             # its limit would be blocked in aioquic — and resetting one is a protocol error.
@@ -126,17 +126,12 @@ class ViewerSession:
         return True
 
     def _encode(self, frame: WebFrame, catchup: bool) -> bytes:
-        data = frame.encode()
+        self.stats.catchup_frames += catchup
         shift = self.index_shift if frame.kind != AUDIO else 0
-        if catchup or shift:
-            flags = data[3] | FLAG_CATCHUP if catchup else data[3]
-            index = (frame.index - shift) & 0xFFFFFFFF
-            data = data[:3] + bytes([flags]) + index.to_bytes(4, "big") + data[8:]
-            self.stats.catchup_frames += catchup
-        return data
+        return frame.encode(frame.index - shift, FLAG_CATCHUP if catchup else 0)
 
-    def _send_datagrams(self, frame: WebFrame, deadline: float, catchup: bool) -> bool:
-        data = self._encode(frame, catchup)
+    def _send_datagrams(self, frame: WebFrame, deadline: float) -> bool:
+        data = self._encode(frame, False)
         # one fragment per QUIC packet of the connection's size
         size = self.quic._max_datagram_size - FRAGMENT_OVERHEAD  # noqa: SLF001
         parts = fragments(data, self.stats.frames_sent, size)

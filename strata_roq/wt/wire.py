@@ -57,10 +57,11 @@ class WebFrame:
     #: reference slot): a joining viewer's catch-up leaves it out. Not on the wire.
     reference: bool = True
 
-    def encode(self) -> bytes:
-        return HEADER.pack(MAGIC, VERSION, self.kind, FLAG_KEY if self.key else 0,
-                           self.index & 0xFFFFFFFF, self.pts_us, self.capture_us,
-                           self.source_index & 0xFFFFFFFF) + self.data
+    def encode(self, index: int | None = None, flags: int = 0) -> bytes:
+        """Header and frame; ``index`` in place of the frame's own, ``flags`` added."""
+        return HEADER.pack(MAGIC, VERSION, self.kind, (FLAG_KEY if self.key else 0) | flags,
+                           (self.index if index is None else index) & 0xFFFFFFFF, self.pts_us,
+                           self.capture_us, self.source_index & 0xFFFFFFFF) + self.data
 
 
 def decode_frame(buf: bytes) -> WebFrame:
