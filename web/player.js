@@ -8,7 +8,8 @@ const datagramMode = params.get("mode") === "datagram";
 const S = window.strata = {
   state: "starting", error: null, connectAt: null, firstPictureAt: null,
   videoReceived: 0, videoDecoded: 0, videoSkipped: 0, audioReceived: 0, audioDecoded: 0,
-  framesReset: 0, bytes: 0, latencies: [], arrivalLatencies: [], catchup: 0, decodeErrors: 0, renderedIndices: [],
+  framesReset: 0, bytes: 0, latencies: [], arrivalLatencies: [], catchup: 0, decodeErrors: 0,
+  renderedIndices: [],
   avOffsets: [], audioResyncs: 0, audioHolds: 0, audioTightened: 0, audioLead: 0,
   mode: "streams", framesIncomplete: 0,
 };
@@ -126,7 +127,8 @@ function startAudio(info) {
   audioDecoder = new AudioDecoder({
     output: data => {
       S.audioDecoded++;
-      const buf = audioCtx.createBuffer(data.numberOfChannels, data.numberOfFrames, data.sampleRate);
+      const buf = audioCtx.createBuffer(data.numberOfChannels, data.numberOfFrames,
+                                        data.sampleRate);
       for (let c = 0; c < data.numberOfChannels; c++) {
         data.copyTo(buf.getChannelData(c), {planeIndex: c, format: "f32-planar"});
       }
@@ -341,9 +343,8 @@ async function main() {
   const wt = new WebTransport(url, {serverCertificateHashes:
                                     [{algorithm: "sha-256", value: hexBytes(info.cert_sha256)}]});
   if (datagramMode) {
-    // A key frame arrives as a burst of datagrams, and the catch-up GOP as a bigger one the
-    // moment the session opens: let them queue rather than be dropped — set before the
-    // session is ready, or the catch-up's key frame was lost and its GOP skipped.
+    // a key frame arrives as a burst of datagrams: let them queue rather than be dropped
+    // (set before the session is ready: the first live frames may come right after it)
     try { wt.datagrams.incomingHighWaterMark = 4096; } catch (e) { /* older API */ }
   }
   try {

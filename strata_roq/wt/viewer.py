@@ -76,7 +76,8 @@ class ViewerSession:
     _datagram_prefix: bytes | None = None # of each datagram: the session's quarter stream id
     datagram: bool = False        # frames as datagrams instead of streams
     _queued: deque = field(default_factory=deque)   # datagram mode: (deadline, fragments)
-    index_shift: int = 0          # video frames left out of the catch-up: numbered without
+    index_shift: int = 0          # video frames left out of its catch-up: later ones are
+                                  # numbered without them
 
     def __post_init__(self) -> None:
         enable_stream_priority(self.quic)
