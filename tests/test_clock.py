@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from strata_roq.clock import Clock, RealClock, VirtualClock
+from strata_roq.clock import Clock, RealClock, VirtualClock, wall_offset
 
 
 def test_real_clock_is_monotonic_and_a_clock():
@@ -84,3 +84,14 @@ def test_timer_in_the_past_fires_now_not_before():
     clock.call_at(3.0, lambda: seen.append(clock.now()))
     clock.advance(0)
     assert seen == [10.0]
+
+
+def test_wall_offset_pairs_readings_taken_together():
+    """A reading pair split by a lost CPU (20 ms between the two clocks) is not used: the
+    wall clock is read between two readings of the other, and the tightest try counts."""
+    mono = iter([10.0, 10.020,                # try 1: 20 ms between the readings
+                 10.030, 10.03001])           # try 2: 10 µs
+    walls = iter([1000.0, 1000.030005])
+    offset = wall_offset(read=lambda: next(mono), wall=lambda: next(walls))
+    assert offset == pytest.approx(1000.030005 - 10.030005, abs=1e-9)
+    assert abs(wall_offset() - (time.time() - time.monotonic())) < 0.01

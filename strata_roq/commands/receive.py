@@ -9,6 +9,7 @@ import json
 import sys
 import time
 
+from strata_roq.clock import wall_offset
 from strata_roq.errors import UsageError
 from strata_roq.urls import parse_endpoint, parse_endpoints
 
@@ -190,7 +191,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             if isinstance(p, SenderReport) and state["deadline"] is not None:
                 # RTP time to the sender's wall clock: exact ages if its clock is ours
                 state["deadline"].sync(p.rtp_timestamp, seconds_from_ntp(p.ntp_timestamp),
-                                       now, time.time())
+                                       now, now + wall_offset())
                 continue
             join = parse_join(p)
             if join is None:

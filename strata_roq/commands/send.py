@@ -13,6 +13,7 @@ import struct
 import sys
 import time
 
+from strata_roq.clock import wall_offset
 from strata_roq.cc import BONDED_CC, check_bonded_cc
 from strata_roq.errors import ParseError, UsageError
 from strata_roq.rtp.packet import payload_bounds
@@ -262,7 +263,7 @@ async def _send(args, source, target, mode: str) -> int:
                 while not stop.is_set() and (not args.duration
                                              or time.monotonic() - start < args.duration):
                     item = await sock.recv(timeout=0.2)
-                    framer.wall_offset = time.time() - time.monotonic()
+                    framer.wall_offset = wall_offset()
                     while item is not None:
                         data, addr, arrival = item
                         item = sock.get_nowait()
@@ -306,9 +307,11 @@ async def _send(args, source, target, mode: str) -> int:
                         # Our own RTP clock is the monotonic clock at 90 kHz: the SR gives
                         # its reading now (RFC 3550 §6.4.1), not the last packet's arrival,
                         # so a receiver on our clock can tell each packet's age exactly.
+                        # (the wall time *at* ``now``, from a tight pair of readings: read
+                        # later, after the work above, it made the packets look younger)
                         sr_ts = int(now * 90000) & 0xFFFFFFFF if wrap else last_ts
-                        sr = reports.poll(now, time.time(), sr_ts, proto.roq.stats.packets,
-                                          proto.roq.stats.bytes)
+                        sr = reports.poll(now, now + wall_offset(), sr_ts,
+                                          proto.roq.stats.packets, proto.roq.stats.bytes)
                         if sr is not None:
                             proto.rtcp.send(sr)
                     proto.transmit()
@@ -629,7 +632,7 @@ async def _send_bonded(args, source, targets) -> int:
             while not stop.is_set() and (not args.duration
                                          or time.monotonic() - start < args.duration):
                 item = await sock.recv(timeout=0.2)
-                framer.wall_offset = time.time() - time.monotonic()
+                framer.wall_offset = wall_offset()
                 while item is not None:
                     data, addr, arrival = item
                     item = sock.get_nowait()

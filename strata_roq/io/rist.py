@@ -12,6 +12,7 @@ import asyncio
 import socket
 import time
 
+from strata_roq.clock import wall_offset
 from strata_roq.errors import UsageError
 from strata_roq.io.udp import UdpSocket
 from strata_roq.urls import Endpoint
@@ -36,7 +37,7 @@ class RistDriver:
         self._route: dict[tuple[str, int], int] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.wall_offset = time.time() - time.monotonic()
+        self.wall_offset = wall_offset()
 
     async def add_port(self, bind: tuple[str, int]) -> tuple[str, int]:
         """Open a port set bound to ``bind`` (port 0: any; Simple Profile: an even pair)."""

@@ -43,6 +43,7 @@ class DeadlineFilter:
         self.max_age = 0.0
         self.last_age = 0.0     # age of the packet last judged by admit()
         self._origin: float | None = None   # media time 0 on our clock, by a Sender Report
+        self._origins: deque[tuple[float, float]] = deque()   # (report time, origin)
         #: The fastest packet's age by the sender's clock minus its relative estimate (the
         #: processing that estimate misses), while a report is trusted; else None.
         self.clock_bias: float | None = None
@@ -50,9 +51,21 @@ class DeadlineFilter:
 
     def sync(self, timestamp: int, sender_wall: float, now: float, wall: float) -> None:
         """A Sender Report: RTP ``timestamp`` was ``sender_wall`` (Unix seconds) on the
-        sender's clock; ``wall`` is our Unix time at ``now``."""
+        sender's clock; ``wall`` is our Unix time at ``now``.
+
+        Each report gives media time 0 on our clock. A sender that read its wall clock a
+        moment after the RTP time it pairs with it (it lost the CPU in between) gives a
+        later origin, making packets look younger, never older: so the earliest origin of
+        the reports in the window counts (clocks drift by a millisecond or two in it)."""
         media = self._unwrap.unwrap(timestamp) / self.clock_rate
-        self._origin = sender_wall - (wall - now) - media
+        origin = sender_wall - (wall - now) - media
+        origins = self._origins
+        while origins and origins[-1][1] >= origin:   # monotonic deque: windowed minimum
+            origins.pop()
+        origins.append((now, origin))
+        while origins[0][0] < now - self.window:
+            origins.popleft()
+        self._origin = origins[0][1]
 
     def age(self, timestamp: int, now: float, base_owd: float = 0.0) -> float:
         """Seconds since capture of a packet with RTP ``timestamp`` arriving ``now``."""
@@ -71,6 +84,7 @@ class DeadlineFilter:
         if bias > SYNC_TOLERANCE:                       # another machine's clock
             self.reports_untrusted += 1
             self._origin = self.clock_bias = None
+            self._origins.clear()
             return relative
         self.clock_bias = bias
         return max(relative, offset - self._origin)

@@ -109,3 +109,30 @@ def test_a_packet_admitted_in_time_can_be_found_late_at_its_release():
     assert not relative.late(int(t * 90000), t + 0.302, 0.020)
     assert synced.late(int(t * 90000), t + 0.302, 0.020)
     assert not DeadlineFilter(0.3).late(0, 5.0)      # nothing admitted yet: no judgement
+
+
+def test_a_sender_report_read_late_does_not_make_packets_younger():
+    """A sender that lost the CPU between reading the RTP time and its wall clock reports a
+    later origin: its packets would look as much younger. The earliest origin of the window
+    counts, so a later, skewed report changes nothing."""
+    f = DeadlineFilter(0.3)
+    _steady(f, 100.0, 0.023)
+    wall = 1_800_000_000.0
+    f.sync(int(100.5 * 90000), 100.5 + wall, now=100.6, wall=100.6 + wall)
+    # the next report's wall clock was read 20 ms after the RTP time it gives
+    f.sync(int(101.0 * 90000), 101.0 + wall + 0.020, now=101.1, wall=101.1 + wall)
+    t = 101.2
+    assert not f.admit(int(t * 90000), t + 0.302, 0.020)        # 302 ms old: late
+    assert f.last_age == pytest.approx(0.302, abs=1e-4)
+    assert f.late(int(t * 90000), t + 0.302, 0.020)
+
+
+def test_a_skewed_first_report_gives_way_to_an_accurate_one():
+    f = DeadlineFilter(0.3)
+    _steady(f, 100.0, 0.023)
+    wall = 1_800_000_000.0
+    f.sync(int(100.5 * 90000), 100.5 + wall + 0.015, now=100.6, wall=100.6 + wall)
+    f.sync(int(101.0 * 90000), 101.0 + wall, now=101.1, wall=101.1 + wall)
+    t = 101.2
+    assert not f.admit(int(t * 90000), t + 0.302, 0.020)
+    assert f.last_age == pytest.approx(0.302, abs=1e-4)
