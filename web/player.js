@@ -11,6 +11,7 @@ const S = window.strata = {
   framesReset: 0, bytes: 0, latencies: [], arrivalLatencies: [], catchup: 0, decodeErrors: 0,
   renderedIndices: [],
   avOffsets: [], audioResyncs: 0, audioHolds: 0, audioTightened: 0, audioLead: 0,
+  audioOutputMs: [],                // audio output latency, sampled twice a second (ms)
   mode: "streams", framesIncomplete: 0,
 };
 const canvas = document.getElementById("video");
@@ -376,6 +377,12 @@ setInterval(() => {
   const av = S.avOffsets.slice(-300).map(Math.abs).sort((a, b) => a - b);
   const avp95 = av.length ? av[Math.min(av.length - 1, Math.floor(0.95 * av.length))].toFixed(0) : "-";
   lastDecoded = S.videoDecoded; lastBytes = S.bytes;
+  // How long the sound scheduled now takes to be heard: pictures wait for it (lip sync),
+  // so it is part of the glass-to-glass latency the page can do nothing about.
+  const out = audioCtx && audioCtx.state === "running" ?
+    (audioCtx.currentTime - audioHeard()) * 1000 : null;
+  if (out !== null) { S.audioOutputMs.push(Math.round(out * 10) / 10); }
+  if (S.audioOutputMs.length > 600) S.audioOutputMs.shift();
   if (S.state === "connected" || S.state === "closed") {
     overlay.textContent =
       `latency p50 ${pct(0.5)} ms  p95 ${pct(0.95)} ms (glass to glass)\n` +
@@ -383,6 +390,7 @@ setInterval(() => {
       `video decoded ${S.videoDecoded}/${S.videoReceived}  dropped ${S.videoSkipped}  late ${S.framesReset}` +
       (datagramMode ? `  incomplete ${S.framesIncomplete} (datagrams)\n` : "\n") +
       `audio decoded ${S.audioDecoded}/${S.audioReceived}  A/V offset p95 ${avp95} ms` +
+      (out !== null ? `  audio output ${out.toFixed(0)} ms` : "") +
       (S.error ? `\nerror: ${S.error}` : "");
   }
 }, 500);
