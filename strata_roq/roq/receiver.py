@@ -263,6 +263,14 @@ class RoqReceiver:
                 return True
         return False
 
+    def nothing_before(self, sid: int | None) -> bool:
+        """Whether no packet the peer sent before those of stream ``sid`` can still come:
+        every stream opened before it has shown up (streams open in id order; one that has
+        not may be queued at the sender or have lost its first bytes) and no DATAGRAM has
+        come (datagrams can be overtaken). A reorder buffer starting on such a stream's
+        first packet knows the sequence's start and need not settle for a window."""
+        return sid is not None and not self.stats.datagrams and not self._seen_above
+
     def given_up(self, sid: int | None) -> bool:
         """Whether packets of stream ``sid`` are to be dropped (see :meth:`give_up`)."""
         return sid is not None and sid in self._given_up

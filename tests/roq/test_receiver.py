@@ -139,3 +139,30 @@ def test_a_stream_that_never_shows_up_is_not_waited_for_forever(tmp_path, quic):
     for n in range(2, MAX_UNSEEN_SPAN + 3):        # stream 6 never comes
         receiver.handle_event(StreamReset(error_code=0, stream_id=2 + 4 * n), 0.0)
     assert not receiver.may_fill(100) and not receiver._seen_above
+
+
+def test_the_first_stream_opened_has_nothing_before_it(tmp_path, quic):
+    """A reorder buffer may start at once on the first packet of a stream with no stream
+    opened before it missing — not when an earlier stream has not shown up, nor once
+    datagrams (which can be overtaken) are in use."""
+    from aioquic.quic.events import DatagramFrameReceived, StreamDataReceived
+
+    from strata_roq.roq.framing import encode_datagram, encode_stream_record
+
+    client, server = quic.pair(tmp_path)
+    receiver = RoqReceiver(server, latency=0.3)
+
+    def data(sid, seq):
+        receiver.handle_event(StreamDataReceived(b"\x00" + encode_stream_record(_rtp(seq)),
+                                                 True, sid), 0.0)
+
+    data(2, 10)
+    assert receiver.nothing_before(2)
+    assert not receiver.nothing_before(None)             # a datagram: no order known
+    other = RoqReceiver(quic.pair(tmp_path)[1], latency=0.3)
+    other.handle_event(StreamDataReceived(b"\x00" + encode_stream_record(_rtp(11)), True, 6),
+                       0.0)
+    assert not other.nothing_before(6)                   # stream 2 (opened first) not seen
+    receiver.handle_event(DatagramFrameReceived(encode_datagram(0, _rtp(12))), 0.0)
+    data(6, 13)
+    assert not receiver.nothing_before(6)
