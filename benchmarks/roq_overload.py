@@ -105,7 +105,9 @@ def run_overload(mode: str, workdir: str, layer_drop: str = "auto") -> dict:
     by_frame = report.get("latency_by_frame", [])
     sent = int(RUN_S * FPS)
     transport = [(i, ms - encode_ms[i]) for i, ms in by_frame if i < len(encode_ms)]
-    late = [[i, round(ms, 2)] for i, ms in transport if ms > LATENCY_MS + OUTPUT_SLACK_MS]
+    # (index, Strata's share, testsrc's encode time taken off)
+    late = [[i, round(ms, 2), encode_ms[i]] for i, ms in transport
+            if ms > LATENCY_MS + OUTPUT_SLACK_MS]
     # Recovery: the first capture time after the overload from which every frame is normal.
     end = OVERLOAD_S
     recovered_at = None

@@ -170,6 +170,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
     gate = SessionGate()
 
     state = {"switches": 0, "deadline": deadline, "fec": FecReceiver(), "base_owd": 0.0,
+             "oldest_released": 0.0,
              "playout": JitterBuffer(minimum=args.playout_min / 1000.0) if args.playout else None,
              "nice": None,           # the nice value playout runs at (--playout-nice)
              "ts": SeqUnwrapper(bits=32), "wake_at": 0.0, "held_until": 0.0, "owd": None,
@@ -320,9 +321,16 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             return packets
         now = time.monotonic()
         base_owd = state["base_owd"]
-        kept = [d for d in packets if not limit.late(int.from_bytes(d[4:8], "big"), now,
-                                                      base_owd)]
+        kept, oldest = [], 0.0
+        for d in packets:
+            age = limit.age_now(int.from_bytes(d[4:8], "big"), now, base_owd)
+            if age <= limit.latency:
+                kept.append(d)
+                oldest = max(oldest, age)
         counters["late_at_release"] += len(packets) - len(kept)
+        # the oldest packet handed on, by our clock: a probe that finds a frame older than
+        # this (beyond its own hop) shows the output path late, not the judgement
+        state["oldest_released"] = max(state["oldest_released"], oldest)
         return kept
 
     playout_wake = asyncio.Event()
@@ -402,7 +410,8 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             stats["deadline_clock"] = {
                 "sender": limit.clock_bias is not None,
                 "bias_ms": None if limit.clock_bias is None else round(limit.clock_bias * 1e3, 2),
-                "reports_untrusted": limit.reports_untrusted}
+                "reports_untrusted": limit.reports_untrusted,
+                "oldest_released_ms": round(state["oldest_released"] * 1e3, 2)}
         if state["playout"] is not None:
             jb = state["playout"]
             stats["playout"] = {**jb.stats.as_dict(),

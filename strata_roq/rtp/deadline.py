@@ -89,17 +89,21 @@ class DeadlineFilter:
         self.clock_bias = bias
         return max(relative, offset - self._origin)
 
-    def late(self, timestamp: int, now: float, base_owd: float = 0.0) -> bool:
-        """Whether a packet admitted earlier is past the budget ``now`` — judged as
-        :meth:`age` would, without taking ``now`` as an arrival (the window and the clock
-        state stay as they are)."""
+    def age_now(self, timestamp: int, now: float, base_owd: float = 0.0) -> float:
+        """The age ``now`` of a packet admitted earlier — judged as :meth:`age` would,
+        without taking ``now`` as an arrival (the window and the clock state stay as they
+        are); 0 before any packet."""
         if not self._mins:
-            return False
+            return 0.0
         offset = now - self._unwrap.peek(timestamp) / self.clock_rate
         age = offset - self._mins[0][1] + base_owd
         if self.clock_bias is not None and self._origin is not None:
             age = max(age, offset - self._origin)
-        return age > self.latency
+        return age
+
+    def late(self, timestamp: int, now: float, base_owd: float = 0.0) -> bool:
+        """Whether a packet admitted earlier is past the budget ``now``."""
+        return self.age_now(timestamp, now, base_owd) > self.latency
 
     def admit(self, timestamp: int, now: float, base_owd: float = 0.0) -> bool:
         age = self.last_age = self.age(timestamp, now, base_owd)
