@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections import deque
 
+from strata_roq.cc.base import WindowedMin
 from strata_roq.rtp.seq import SeqUnwrapper
 
 #: How much older than the relative estimate a Sender Report may make the fastest packet
@@ -43,7 +44,7 @@ class DeadlineFilter:
         self.max_age = 0.0
         self.last_age = 0.0     # age of the packet last judged by admit()
         self._origin: float | None = None   # media time 0 on our clock, by a Sender Report
-        self._origins: deque[tuple[float, float]] = deque()   # (report time, origin)
+        self._origins = WindowedMin(window)      # the reports' origins
         #: The fastest packet's age by the sender's clock minus its relative estimate (the
         #: processing that estimate misses), while a report is trusted; else None.
         self.clock_bias: float | None = None
@@ -58,14 +59,7 @@ class DeadlineFilter:
         later origin, making packets look younger, never older: so the earliest origin of
         the reports in the window counts (clocks drift by a millisecond or two in it)."""
         media = self._unwrap.unwrap(timestamp) / self.clock_rate
-        origin = sender_wall - (wall - now) - media
-        origins = self._origins
-        while origins and origins[-1][1] >= origin:   # monotonic deque: windowed minimum
-            origins.pop()
-        origins.append((now, origin))
-        while origins[0][0] < now - self.window:
-            origins.popleft()
-        self._origin = origins[0][1]
+        self._origin = self._origins.update(now, sender_wall - (wall - now) - media)
 
     def age(self, timestamp: int, now: float, base_owd: float = 0.0) -> float:
         """Seconds since capture of a packet with RTP ``timestamp`` arriving ``now``."""
@@ -84,7 +78,7 @@ class DeadlineFilter:
         if bias > SYNC_TOLERANCE:                       # another machine's clock
             self.reports_untrusted += 1
             self._origin = self.clock_bias = None
-            self._origins.clear()
+            self._origins = WindowedMin(self.window)
             return relative
         self.clock_bias = bias
         return max(relative, offset - self._origin)
