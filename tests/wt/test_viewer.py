@@ -283,3 +283,24 @@ def test_a_joiners_catch_up_comes_in_decode_order_before_live_frames(tmp_path):
         if isinstance(e, WebTransportStreamDataReceived):
             by_stream.setdefault(e.stream_id, bytearray()).extend(e.data)
     assert [decode_frame(bytes(by_stream[s])).index for s in ends] == list(range(7))
+
+
+def test_live_delta_frames_queued_together_leave_in_decode_order(tmp_path):
+    """A viewer with a backlog gets its live delta frames oldest first (after the key frame):
+    the page gives up a picture overtaken by newer ones for 150 ms, and the rest of its GOP
+    with it."""
+    pair = Pair(tmp_path)
+    sid = pair.open_session()
+    gw = Gateway(latency=0.5)
+    viewer = ViewerSession(pair.sh3, pair.server, sid)
+    gw.add_viewer("v", viewer, pair.now)
+    gw.publish([_video(0, key=True, size=6000)] + [_video(i, size=6000) for i in range(1, 6)],
+               pair.now)
+    pair.pump(20)
+    ends = [e.stream_id for e in pair.client_events
+            if isinstance(e, WebTransportStreamDataReceived) and e.stream_ended]
+    by_stream = {}
+    for e in pair.client_events:
+        if isinstance(e, WebTransportStreamDataReceived):
+            by_stream.setdefault(e.stream_id, bytearray()).extend(e.data)
+    assert [decode_frame(bytes(by_stream[s])).index for s in ends] == list(range(6))
