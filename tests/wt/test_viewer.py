@@ -263,6 +263,17 @@ def test_a_joiner_after_a_gop_too_long_to_keep_sees_the_gap(tmp_path, monkeypatc
     assert sorted(f.index for f in pair.frames() if f.kind == VIDEO) == [0, 1, 2, 5]
 
 
+def _indices_in_finishing_order(pair) -> list[int]:
+    """The frames' indices in the order their streams ended at the page."""
+    ends = [e.stream_id for e in pair.client_events
+            if isinstance(e, WebTransportStreamDataReceived) and e.stream_ended]
+    by_stream = {}
+    for e in pair.client_events:
+        if isinstance(e, WebTransportStreamDataReceived):
+            by_stream.setdefault(e.stream_id, bytearray()).extend(e.data)
+    return [decode_frame(bytes(by_stream[s])).index for s in ends]
+
+
 def test_a_joiners_catch_up_comes_in_decode_order_before_live_frames(tmp_path):
     """The page decodes the catch-up as it comes: oldest first (newest first, it could start
     only when the last one sent — the oldest — arrived), and ahead of the live delta frames
@@ -276,13 +287,7 @@ def test_a_joiners_catch_up_comes_in_decode_order_before_live_frames(tmp_path):
     gw.add_viewer("v", viewer, pair.now)
     gw.publish([_video(6, size=6000)], pair.now)
     pair.pump(20)
-    ends = [e.stream_id for e in pair.client_events
-            if isinstance(e, WebTransportStreamDataReceived) and e.stream_ended]
-    by_stream = {}
-    for e in pair.client_events:
-        if isinstance(e, WebTransportStreamDataReceived):
-            by_stream.setdefault(e.stream_id, bytearray()).extend(e.data)
-    assert [decode_frame(bytes(by_stream[s])).index for s in ends] == list(range(7))
+    assert _indices_in_finishing_order(pair) == list(range(7))
 
 
 def test_live_delta_frames_queued_together_leave_in_decode_order(tmp_path):
@@ -297,10 +302,4 @@ def test_live_delta_frames_queued_together_leave_in_decode_order(tmp_path):
     gw.publish([_video(0, key=True, size=6000)] + [_video(i, size=6000) for i in range(1, 6)],
                pair.now)
     pair.pump(20)
-    ends = [e.stream_id for e in pair.client_events
-            if isinstance(e, WebTransportStreamDataReceived) and e.stream_ended]
-    by_stream = {}
-    for e in pair.client_events:
-        if isinstance(e, WebTransportStreamDataReceived):
-            by_stream.setdefault(e.stream_id, bytearray()).extend(e.data)
-    assert [decode_frame(bytes(by_stream[s])).index for s in ends] == list(range(6))
+    assert _indices_in_finishing_order(pair) == list(range(6))
