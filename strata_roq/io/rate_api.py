@@ -133,19 +133,11 @@ async def serve_rate_api(feed: RateFeed, host: str, port: int):
     """Start uvicorn for the rate API in the running loop; returns (server, task, port).
     The socket is bound here, so a port in use is an OSError for the caller (uvicorn itself
     would exit the process)."""
-    import socket
-
     import uvicorn
 
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(64)
-    except OSError:
-        sock.close()
-        raise
+    from strata_roq.io.tcp_listen import listen_tcp
+
+    sock = listen_tcp(host, port, backlog=64)
     config = uvicorn.Config(make_rate_app(feed), log_level="warning", lifespan="off",
                             timeout_graceful_shutdown=1)
     server = uvicorn.Server(config)

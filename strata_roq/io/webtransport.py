@@ -141,20 +141,12 @@ class WebServer:
     async def _start_https(self):
         import uvicorn
 
+        from strata_roq.io.tcp_listen import listen_tcp
         from strata_roq.io.web_app import make_app
 
-        import socket
-
-        # Bound here: a TCP port in use is an OSError for the caller (uvicorn would exit the
-        # process from inside its task).
-        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET,
-                             socket.SOCK_STREAM)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self.port))
-            sock.listen(128)
+            sock = listen_tcp(self.host, self.port)
         except OSError as exc:
-            sock.close()
             raise OSError(f"the HTTPS server could not listen on {self.host}:{self.port}: "
                           f"{exc.strerror or exc}") from None
         config = uvicorn.Config(make_app(self), ssl_certfile=self.certs.cert_path,
