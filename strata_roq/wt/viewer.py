@@ -3,8 +3,9 @@
 Sans-I/O over aioquic's ``H3Connection``/``QuicConnection`` (no sockets, time passed in).
 Policy, the same "better never than late" as RoQ:
 - one stream per frame (header + frame + FIN), so a lost packet of one frame never blocks
-  the next; key frames and audio ranked first, then a joiner's catch-up, then live delta
-  frames, both in decode order (a delta frame is useless before the one it predicts from);
+  the next; audio ranked first (in order), then key frames, then a joiner's catch-up, then
+  live delta frames, both in decode order (a delta frame is useless before the one it
+  predicts from);
 - a frame still unacknowledged at its deadline is reset (RESET_STREAM): the page drops it;
 - a **slow viewer** never slows anyone else: when more than ``max_backlog`` bytes wait in
   its streams, it skips delta frames until the next key frame, and a key frame resets
@@ -113,12 +114,17 @@ class ViewerSession:
                 encode_uint_var(self.session_id)
         self.quic.send_stream_data(sid, self._prefix + data, end_stream=True)
         self._order += 1
-        # Key frames and audio first, newer before older; then a joiner's catch-up, then live
-        # delta frames, both in decode order: the page decodes each as it comes, and gives
-        # up a picture still missing 150 ms after a newer one came — with the newest sent
-        # first, a viewer with a backlog (a busy machine) saw older pictures overtaken that
-        # long and skipped the rest of their GOP (a CI run lost 89 of 600 pictures so).
-        if video and not frame.key:
+        # Audio first, in order: a decoder fed frames out of order plays them so (and the
+        # page's Chromium then stamped each output with the next time in its own count, so
+        # sound and its timestamps parted). Then key frames, newer before older (a newer one
+        # makes the older useless); then a joiner's catch-up, then live delta frames, both in
+        # decode order: the page decodes each as it comes, and gives up a picture still
+        # missing 150 ms after a newer one came — with the newest sent first, a viewer with a
+        # backlog (a busy machine) saw older pictures overtaken that long and skipped the rest
+        # of their GOP (a CI run lost 89 of 600 pictures so).
+        if not video:
+            rank = -(1 << 62) + self._order
+        elif not frame.key:
             rank = (1 << 60 if catchup else 1 << 61) + self._order
         else:
             rank = -self._order

@@ -263,15 +263,19 @@ def test_a_joiner_after_a_gop_too_long_to_keep_sees_the_gap(tmp_path, monkeypatc
     assert sorted(f.index for f in pair.frames() if f.kind == VIDEO) == [0, 1, 2, 5]
 
 
-def _indices_in_finishing_order(pair) -> list[int]:
-    """The frames' indices in the order their streams ended at the page."""
+def _frames_in_finishing_order(pair) -> list[WebFrame]:
+    """The frames in the order their streams ended at the page."""
     ends = [e.stream_id for e in pair.client_events
             if isinstance(e, WebTransportStreamDataReceived) and e.stream_ended]
     by_stream = {}
     for e in pair.client_events:
         if isinstance(e, WebTransportStreamDataReceived):
             by_stream.setdefault(e.stream_id, bytearray()).extend(e.data)
-    return [decode_frame(bytes(by_stream[s])).index for s in ends]
+    return [decode_frame(bytes(by_stream[s])) for s in ends]
+
+
+def _indices_in_finishing_order(pair) -> list[int]:
+    return [f.index for f in _frames_in_finishing_order(pair)]
 
 
 def test_a_joiners_catch_up_comes_in_decode_order_before_live_frames(tmp_path):
@@ -303,3 +307,21 @@ def test_live_delta_frames_queued_together_leave_in_decode_order(tmp_path):
                pair.now)
     pair.pump(20)
     assert _indices_in_finishing_order(pair) == list(range(6))
+
+
+def test_audio_leaves_first_and_in_order(tmp_path):
+    """Sound queued together with pictures goes first, oldest first: the page's decoder plays
+    what it is given in the order given (Chromium also stamps each output with the next time
+    in its own count), so sound sent newest first came out of order."""
+    pair = Pair(tmp_path)
+    sid = pair.open_session()
+    gw = Gateway(latency=0.5)
+    viewer = ViewerSession(pair.sh3, pair.server, sid)
+    gw.add_viewer("v", viewer, pair.now)
+    frames = [_video(0, key=True, size=6000)]
+    for i in range(1, 5):
+        frames += [_video(i, size=6000), WebFrame(AUDIO, True, i, i * 20_000, 0, bytes(300), i)]
+    gw.publish(frames, pair.now)
+    pair.pump(20)
+    order = [(f.kind, f.index) for f in _frames_in_finishing_order(pair)]
+    assert order == [(AUDIO, i) for i in range(1, 5)] + [(VIDEO, i) for i in range(5)], order
