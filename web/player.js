@@ -8,11 +8,17 @@ const datagramMode = params.get("mode") === "datagram";
 const S = window.strata = {
   state: "starting", error: null, connectAt: null, firstPictureAt: null,
   videoReceived: 0, videoDecoded: 0, videoSkipped: 0, audioReceived: 0, audioDecoded: 0,
-  framesReset: 0, bytes: 0, latencies: [], arrivalLatencies: [], catchup: 0, decodeErrors: 0,
+  framesReset: 0, bytes: 0, latencies: [], arrivalLatencies: [], decodedLatencies: [],
+  submittedLatencies: [],
+  catchup: 0, decodeErrors: 0,
   renderedIndices: [],
   avOffsets: [], audioResyncs: 0, audioHolds: 0, audioTightened: 0, audioLead: 0,
   audioOutputMs: [],                // audio output latency, sampled twice a second (ms)
-  mode: "streams", framesIncomplete: 0,
+  audioDecodeLagMs: [],             // each audio frame: decoded this long after it arrived
+  audioDropped: 0,                  // decoded too late for its place while it came in time
+  audioArrivalUnknown: 0,           // decoded frames whose arrival was not found
+  audioOverdue: 0, audioGaps: 0,    // came after their turn; never came (waited for 30 ms)
+  mode: "streams", framesIncomplete: 0, clockRttMs: null,
 };
 const canvas = document.getElementById("video");
 const ctx2d = canvas.getContext("2d");
@@ -26,12 +32,24 @@ function hexBytes(hex) {
   return out;
 }
 
+// The server's wall clock minus ours, from the quickest of a few exchanges: a fetch that
+// waited on a busy machine puts up to half its round trip into the offset (pictures showed
+// 10-40 ms before they were captured), the quickest one the least.
+async function measureClockOffset(tries = 5) {
+  let best = Infinity;
+  for (let i = 0; i < tries; i++) {
+    const t0 = performance.now(), w0 = Date.now();
+    const {server_time_ms} = await (await fetch("/api/time", {cache: "no-store"})).json();
+    const rtt = performance.now() - t0;
+    if (rtt < best) { best = rtt; clockOffset = server_time_ms - (w0 + rtt / 2); }
+  }
+  S.clockRttMs = best;
+}
+
 async function fetchInfo() {
   for (;;) {
-    const t0 = Date.now();
     const info = await (await fetch("/api/info", {cache: "no-store"})).json();
-    clockOffset = info.server_time_ms - (t0 + Date.now()) / 2;
-    if (info.video) return info;
+    if (info.video) { await measureClockOffset(); return info; }
     statusLine.textContent = "waiting for the feed to bring a key frame…";
     await new Promise(r => setTimeout(r, 300));
   }
@@ -46,6 +64,7 @@ function makeVideoDecoder(info) {
     output: frame => {
       const meta = decodeMeta.get(frame.timestamp);
       decodeMeta.delete(frame.timestamp);
+      if (meta) meta.decoded = performance.now();
       shown.push({frame, meta});
       paintDue();
     },
@@ -69,6 +88,8 @@ function paint({frame, meta}) {
       const now = Date.now() + clockOffset;
       S.latencies.push(now - meta.capture);
       S.arrivalLatencies.push(now - (performance.now() - meta.arrived) - meta.capture);
+      S.decodedLatencies.push(now - (performance.now() - meta.decoded) - meta.capture);
+      S.submittedLatencies.push(now - (performance.now() - meta.submitted) - meta.capture);
     }
   }
 }
@@ -109,7 +130,8 @@ function drainVideo(info) {
     if (!videoDecoder) videoDecoder = makeVideoDecoder(info);
     needKey = false;
     decodeMeta.set(f.pts, {index: f.index, source: f.source, capture: f.capture,
-                           catchup: f.catchup, arrived: f.arrived});
+                           catchup: f.catchup, arrived: f.arrived,
+                           submitted: performance.now()});
     videoDecoder.decode(new EncodedVideoChunk({type: f.key ? "key" : "delta",
                                                timestamp: f.pts, data: f.data}));
   }
@@ -117,7 +139,19 @@ function drainVideo(info) {
 
 // ---- audio: independent AAC or Opus frames, decoded and scheduled on Web Audio ----------
 let audioDecoder = null, audioCtx = null;
-const arrivals = new Map();                     // pts -> performance.now() it arrived
+const arrivals = new Map();                     // pts (ms) -> performance.now() it arrived
+// The decoders hand a frame back with its timestamp a microsecond off at times (3911999 for
+// 3912000, AAC and Opus alike): looked up exactly, most frames' arrival went missing and their
+// decode time was taken for it. Audio frames are 10 ms or more apart, so the millisecond is
+// the frame.
+function arrivalOf(pts) {
+  const ms = Math.round(pts / 1000);
+  for (const key of [ms, ms - 1, ms + 1]) {      // (a microsecond off can round either way)
+    const came = arrivals.get(key);
+    if (came !== undefined) { arrivals.delete(key); return came; }
+  }
+  return undefined;
+}
 function startAudio(info) {
   // Made before the session connects: creating an AudioContext holds the main thread for
   // up to a few hundred ms, and on the first frame that wait stood between the viewer and
@@ -133,10 +167,12 @@ function startAudio(info) {
       for (let c = 0; c < data.numberOfChannels; c++) {
         data.copyTo(buf.getChannelData(c), {planeIndex: c, format: "f32-planar"});
       }
-      const came = arrivals.get(data.timestamp);
-      arrivals.delete(data.timestamp);
+      const came = arrivalOf(data.timestamp);
       // its arrival on the context's clock (which may not have been running yet then)
+      if (came === undefined) S.audioArrivalUnknown++;
       const ago = came === undefined ? 0 : (performance.now() - came) / 1000;
+      S.audioDecodeLagMs.push(Math.round(ago * 1000));
+      if (S.audioDecodeLagMs.length > 3000) S.audioDecodeLagMs.shift();
       const at = audioSlot(data.timestamp, audioCtx.currentTime - ago);
       data.close();
       if (at === null) return;                // the context's clock is not running yet
@@ -149,13 +185,44 @@ function startAudio(info) {
   audioDecoder.configure(info.audio);
 }
 
+// Sound goes to the decoder in index order: it plays frames in the order given, and Chromium
+// stamps each output with the next time in its own count, so a frame overtaken by the next
+// (streams finish in any order) was heard out of place and the two swapped timestamps. A
+// missing frame is waited for AUDIO_WAIT ms after a later one came, then left as a gap.
+const AUDIO_WAIT = 30, audioPending = new Map();
+let nextAudio = null, audioTimer = null;
 function onAudio(info, f) {
   S.audioReceived++;
   if (!info.audio) return;
   if (!audioDecoder) startAudio(info);
-  arrivals.set(f.pts, f.arrived);
-  if (arrivals.size > 500) arrivals.delete(arrivals.keys().next().value);
-  audioDecoder.decode(new EncodedAudioChunk({type: "key", timestamp: f.pts, data: f.data}));
+  if (nextAudio !== null && f.index < nextAudio) { S.audioOverdue++; return; }
+  audioPending.set(f.index, f);
+  drainAudio();
+}
+
+function drainAudio() {
+  for (;;) {
+    if (!audioPending.size) return;
+    const first = Math.min(...audioPending.keys());
+    const waited = performance.now() - audioPending.get(first).arrived;
+    if (nextAudio === null || !audioPending.has(nextAudio)) {
+      if (waited < AUDIO_WAIT) {                 // (the first frames: any that came later?)
+        if (audioTimer === null) {
+          audioTimer = setTimeout(() => { audioTimer = null; drainAudio(); },
+                                  AUDIO_WAIT - waited + 1);
+        }
+        return;
+      }
+      if (nextAudio !== null) S.audioGaps += first - nextAudio;
+      nextAudio = first;
+    }
+    const f = audioPending.get(nextAudio);
+    audioPending.delete(nextAudio); nextAudio++;
+    if (!audioDecoder) continue;                 // (a decode error closed it)
+    arrivals.set(Math.round(f.pts / 1000), f.arrived);
+    if (arrivals.size > 500) arrivals.delete(arrivals.keys().next().value);
+    audioDecoder.decode(new EncodedAudioChunk({type: "key", timestamp: f.pts, data: f.data}));
+  }
 }
 
 // ---- A/V sync: the sound is the clock, pictures wait for it ------------------------------
@@ -164,9 +231,13 @@ function onAudio(info, f) {
 // arrival of the fastest audio frame of the last second (arrival as the frame came in, not
 // when it was decoded: a main thread busy with the catch-up GOP would otherwise start the
 // clock late for good). Each audio frame is placed by its own timestamp (a lost one leaves a
-// gap instead of pulling the rest early); frames too late for their place for 300 ms move the
-// anchor later, and when even the fastest frames of a second find more than 30 ms of spare
-// cushion the anchor comes earlier. Pictures are painted when the sound of their timestamp is
+// gap instead of pulling the rest early). A frame too late for its place because it came late
+// is played at once, and such lateness for 300 ms moves the anchor later; a frame that came in
+// time but was decoded too late (a decoder or main thread starved for a moment, as when a
+// second page starts) is left out, and the anchor follows only a lag that lasts 1.5 s — else
+// that moment's lag stayed in the clock, and every picture waited for it, for seconds. When
+// even the fastest frames of a second find more than 30 ms of spare cushion the anchor comes
+// earlier. Pictures are painted when the sound of their timestamp is
 // being heard (output latency included). Pictures that stay late — more than 45 ms behind
 // their sound (the threshold of detectability for sound ahead of picture) for 300 ms — hold
 // the sound back by the least of that lateness; a burst of late pictures (a stall) is only
@@ -178,7 +249,7 @@ function onAudio(info, f) {
 // pictures are painted as they are decoded. Every picture's offset from its sound is kept in
 // ``strata.avOffsets`` (ms, positive: the picture came late).
 const LEAD = 0.04, MAX_LEAD = 0.2, EARLY = 0.008, LATE = 0.045, PERSIST = 300;
-const CUSHION = 0.03, WINDOW = 1.0;
+const CUSHION = 0.03, WINDOW = 1.0, LAG_PERSIST = 1500;
 let anchor = null, calmUntil = 0, lead = LEAD, lastHold = 0, paintTimer = null, lateSince = null;
 let lateRun = [];                               // [time, lateness] of pictures late in a row
 let slack = [];                                 // [arrival, playout - arrival] of recent audio
@@ -196,10 +267,14 @@ function audioSlot(pts, arrived) {
   } else if (playout(pts) > now + MAX_LEAD + 0.5) {     // the timestamps jumped
     anchor = {pts, at: now + lead}; moved(500); S.audioResyncs++;
   }
-  if (playout(pts) < now) {                              // too late for its place: played
-    const t = performance.now();                         // at once, and only lateness that
-    if (lateSince === null) lateSince = t;               // lasts (not a stall's burst)
-    if (t - lateSince < PERSIST || t < calmUntil) return now;   // moves the anchor
+  if (playout(pts) < now) {                              // too late for its place
+    const t = performance.now();
+    if (lateSince === null) lateSince = t;
+    const lagged = arrived + EARLY < playout(pts);      // came in time, decoded too late
+    if (t - lateSince < (lagged ? LAG_PERSIST : PERSIST) || t < calmUntil) {
+      if (!lagged) return now;                           // played at once
+      S.audioDropped++; return null;                     // left out: the clock stays
+    }
     anchor = {pts, at: Math.max(arrived + lead, now + 0.01)}; moved(500); S.audioResyncs++;
   }
   lateSince = null;

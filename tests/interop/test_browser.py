@@ -9,13 +9,23 @@ import pytest
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.browser]
 
+#: Chromium 156 gives every window (Playwright: every page) an omnibox popup rendered by two
+#: WebUI renderers of its own, which took ~1 s of CPU each as a page opened: on two cores, the
+#: moment a viewer starts (or a second joins) is when pictures fell 0.5-1 s behind. Headless
+#: never shows an omnibox, so the flag only takes them away.
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
+                 "--disable-sync", "--autoplay-policy=no-user-gesture-required",
+                 "--disable-features=WebUIOmniboxPopup,WebUIOmniboxAimPopup,"
+                 "WebUIOmniboxFullPopup"]
 SNAPSHOT = """() => ({state: strata.state, error: strata.error, connectAt: strata.connectAt,
   firstPictureAt: strata.firstPictureAt, videoDecoded: strata.videoDecoded,
   audioDecoded: strata.audioDecoded, audioReceived: strata.audioReceived,
   latencies: strata.latencies.slice(), arrival: strata.arrivalLatencies.slice(),
+  decoded: strata.decodedLatencies.slice(), submitted: strata.submittedLatencies.slice(), audioLag: strata.audioDecodeLagMs.slice(),
+  audioDropped: strata.audioDropped, audioArrivalUnknown: strata.audioArrivalUnknown,
+  audioOverdue: strata.audioOverdue, audioGaps: strata.audioGaps,
+  clockRtt: strata.clockRttMs,
   rendered: strata.renderedIndices.slice(),
   catchup: strata.catchup, reset: strata.framesReset, av: strata.avOffsets.slice(),
   resyncs: strata.audioResyncs, lead: strata.audioLead, holds: strata.audioHolds,
@@ -102,8 +112,7 @@ def test_rist_feed_plays_in_chromium(rig, browser):
     window = set(range(first + 30, first + 30 + 600))   # 20 s of video, after start-up
     got = window & set(live)
     assert len(got) >= 0.95 * len(window), (len(got), snap["reset"])
-    lat = sorted(snap["latencies"][30:])
-    assert lat and lat[int(0.95 * len(lat))] < 300, _latency_story(snap)
+    _assert_latency(snap)
     assert snap["audioDecoded"] >= 0.95 * snap["audioReceived"] > 500, snap["audioDecoded"]
     _assert_lip_sync(snap)
 
@@ -130,20 +139,38 @@ def test_rist_feed_plays_in_chromium(rig, browser):
     assert stats["web"]["accepted"] >= 3
 
 
+def _assert_latency(snap) -> None:
+    """Glass to glass under 300 ms for 95 % of pictures after start-up, on a clock the page
+    set right: no picture arrives before it was captured, by more than the page's clock
+    exchange can be off (half its quickest round trip)."""
+    lat, story = sorted(snap["latencies"][30:]), _latency_story(snap)
+    assert lat and lat[int(0.95 * len(lat))] < 300, story
+    assert min(snap["arrival"]) > -snap["clockRtt"] / 2 - 1, (snap["clockRtt"], story)
+
+
 def _latency_story(snap) -> str:
-    """What a failed latency check reports: the worst stretch in playing order, each
-    picture's latency at paint and at its arrival in the page (both high: late upstream;
-    only the first: the page was slow), and the player's moves. Printed too: pytest cuts a
-    long assertion message, not the captured output."""
-    lat, arr = snap["latencies"], snap["arrival"]
-    worst = max(range(len(lat)), key=lat.__getitem__) if lat else 0
-    span = range(max(0, worst - 40), min(len(lat), worst + 10))
-    pairs = " ".join(f"{lat[i]:.0f}/{arr[i]:.0f}" if i < len(arr) else f"{lat[i]:.0f}"
-                     for i in span)
-    moves = {k: snap[k] for k in ("lead", "resyncs", "holds", "tightened", "skipped", "reset")}
-    out = snap.get("output") or []
-    story = (f"{len(lat)} pictures, worst #{worst}; paint/arrival latency (ms) from "
-             f"#{span.start}: {pairs}; {moves}; audio output latency (ms, every 0.5 s): "
+    """What a latency check reports (printed every time; pytest cuts a long assertion
+    message, not the captured output): the worst stretch after start-up in playing order,
+    each picture's latency at paint, out of the decoder, into the decoder and at its arrival in
+    the page (all high: late upstream; paint alone: waiting for the sound; from decode: the
+    decoder was slow; from submit: waiting in the page), the
+    player's moves, and the audio decoder's lag behind arrival (worst of every 50 frames)."""
+    lat, dec, sub, arr = (snap[k] for k in ("latencies", "decoded", "submitted", "arrival"))
+    worst = max(range(30, len(lat)), key=lat.__getitem__) if len(lat) > 30 else 0
+    span = range(max(0, worst - 30), min(len(lat), worst + 10))
+    triples = " ".join("/".join(f"{x[i]:.0f}" for x in (lat, dec, sub, arr) if i < len(x))
+                       for i in span)
+    moves = {k: snap[k] for k in ("lead", "resyncs", "holds", "tightened", "skipped", "reset",
+                                  "audioDropped", "audioOverdue", "audioGaps",
+                                  "audioArrivalUnknown")}
+    out, lag = snap.get("output") or [], snap.get("audioLag") or []
+    lags = " ".join(str(max(lag[i:i + 50])) for i in range(0, len(lag), 50))
+    tail = sorted(lat[30:])
+    p95 = f"{tail[int(0.95 * len(tail))]:.0f}" if tail else "-"
+    story = (f"{len(lat)} pictures, p95 after start-up {p95} ms, worst #{worst}, least "
+             f"arrival latency {min(arr, default=0):.1f} ms (clock exchange {snap['clockRtt']} ms); paint/decode/submit/"
+             f"arrival latency (ms) from #{span.start}: {triples}; {moves}; audio decode lag (ms, "
+             f"worst of 50 frames): {lags}; audio output latency (ms, every 0.5 s): "
              f"{' '.join(f'{x:.0f}' for x in out)}")
     print(story)
     return story
@@ -155,6 +182,8 @@ def _assert_lip_sync(snap) -> None:
     av = sorted(abs(x) for x in snap["av"][30:])
     assert len(av) > 200, snap["av"][:20]
     assert av[int(0.95 * len(av))] < 45, (av[-20:], _latency_story(snap))
+    # the sound clock knows when each frame came (the decoders hand back timestamps 1 µs off)
+    assert snap["audioArrivalUnknown"] <= 0.01 * snap["audioDecoded"], snap["audioArrivalUnknown"]
 
 
 def test_av1_and_opus_feed_plays_in_sync(rig, browser):
@@ -183,8 +212,7 @@ def test_av1_and_opus_feed_plays_in_sync(rig, browser):
     assert snap["error"] is None, snap["error"]
     assert snap["audioDecoded"] >= 0.95 * snap["audioReceived"] > 500, snap["audioDecoded"]
     assert snap["videoDecoded"] > 300
-    lat = sorted(snap["latencies"][30:])
-    assert lat and lat[int(0.95 * len(lat))] < 300, _latency_story(snap)
+    _assert_latency(snap)
     _assert_lip_sync(snap)
     # the page measures how late its sound is heard (pictures wait for it): a steady few
     # tens of ms in headless Chromium, never negative
@@ -198,8 +226,7 @@ def test_av1_and_opus_feed_plays_in_sync(rig, browser):
     window = set(range(min(live) + 30, max(live)))
     assert len(window) > 250 and len(window & set(live)) >= 0.95 * len(window)
     assert snap["audioDecoded"] >= 0.95 * snap["audioReceived"] > 400, snap["audioDecoded"]
-    lat = sorted(snap["latencies"][30:])
-    assert lat and lat[int(0.95 * len(lat))] < 300, _latency_story(snap)
+    _assert_latency(snap)
     stats = json.loads(datagrams.evaluate("() => fetch('/api/stats').then(r => r.text())"))
     modes = [v["datagrams_sent"] > 0 for v in stats["per_viewer"]]
     assert sorted(modes) == [False, True], stats["per_viewer"]
