@@ -85,6 +85,7 @@ def test_playout_restores_the_source_timing(rig, playout):
         assert np.percentile(error, 99) < 5.0, (np.percentile(error, 99), stats)
         assert stats["underruns"] <= 2 and stats["target_delay_ms"] > 20, stats
         assert stats["nice"] == -10, stats          # the pacing ran at raised priority (root)
+        assert stats["realtime"] == 10, stats       # and real-time scheduling
     else:
         assert np.percentile(error, 99) > 20.0          # the jitter is there without it
 
