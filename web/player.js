@@ -20,6 +20,13 @@ const S = window.strata = {
   audioOverdue: 0, audioGaps: 0,    // came after their turn; never came (waited for 30 ms)
   mode: "streams", framesIncomplete: 0, clockRttMs: null,
 };
+// Per-picture records keep the last RECORD entries (about an hour at 30 fps): a page left
+// open for a day would otherwise hold millions.
+const RECORD = 100000;
+function record(list, value) {
+  list.push(value);
+  if (list.length > RECORD + RECORD / 10) list.splice(0, list.length - RECORD);
+}
 const canvas = document.getElementById("video");
 const ctx2d = canvas.getContext("2d");
 const overlay = document.getElementById("overlay");
@@ -83,13 +90,13 @@ function paint({frame, meta}) {
   S.videoDecoded++;
   if (S.firstPictureAt === null) S.firstPictureAt = performance.now();
   if (meta) {
-    S.renderedIndices.push(meta.source);
+    record(S.renderedIndices, meta.source);
     if (!meta.catchup && meta.capture) {
-      const now = Date.now() + clockOffset;
-      S.latencies.push(now - meta.capture);
-      S.arrivalLatencies.push(now - (performance.now() - meta.arrived) - meta.capture);
-      S.decodedLatencies.push(now - (performance.now() - meta.decoded) - meta.capture);
-      S.submittedLatencies.push(now - (performance.now() - meta.submitted) - meta.capture);
+      const now = Date.now() + clockOffset, ago = performance.now();
+      record(S.latencies, now - meta.capture);
+      record(S.arrivalLatencies, now - (ago - meta.arrived) - meta.capture);
+      record(S.decodedLatencies, now - (ago - meta.decoded) - meta.capture);
+      record(S.submittedLatencies, now - (ago - meta.submitted) - meta.capture);
     }
   }
 }
@@ -171,11 +178,10 @@ function startAudio(info) {
       // its arrival on the context's clock (which may not have been running yet then)
       if (came === undefined) S.audioArrivalUnknown++;
       const ago = came === undefined ? 0 : (performance.now() - came) / 1000;
-      S.audioDecodeLagMs.push(Math.round(ago * 1000));
-      if (S.audioDecodeLagMs.length > 3000) S.audioDecodeLagMs.shift();
+      record(S.audioDecodeLagMs, Math.round(ago * 1000));
       const at = audioSlot(data.timestamp, audioCtx.currentTime - ago);
       data.close();
-      if (at === null) return;                // the context's clock is not running yet
+      if (at === null) return;       // the context's clock is not running yet, or too late
       const src = audioCtx.createBufferSource();
       src.buffer = buf; src.connect(audioCtx.destination);
       src.start(at);
@@ -297,7 +303,7 @@ function audioHeard() {                         // the context time being heard 
 
 function judge(late) {
   const t = performance.now();
-  S.avOffsets.push(late * 1000);
+  record(S.avOffsets, late * 1000);
   if (t < calmUntil) return;
   if (late <= LATE) { lateRun = []; return; }
   lateRun.push([t, late]);

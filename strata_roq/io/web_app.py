@@ -57,6 +57,7 @@ def make_app(server) -> Starlette:
 
     return Starlette(routes=[
         Route("/", index), Route("/favicon.ico", no_icon), Route("/dashboard", dashboard),
-        Route("/api/info", info), Route("/api/time", now), Route("/api/stats", stats), Route("/api/events", events), Route("/metrics", metrics),
+        Route("/api/info", info), Route("/api/time", now), Route("/api/stats", stats),
+        Route("/api/events", events), Route("/metrics", metrics),
         Mount("/static", StaticFiles(directory=WEB_ROOT), name="static"),
     ])
