@@ -200,7 +200,7 @@ class WebServer:
     def info(self) -> dict:
         return {"stream": self.stream, "port": self.port, "cert_sha256": self.certs.sha256_hex,
                 "cert_not_after": self.certs.not_after.isoformat(),
-                "token_required": not self.auth.open, "server_time_ms": time.time() * 1000,
+                "token_required": not self.auth.open,
                 **self.gateway.info()}
 
     def stats(self) -> dict:

@@ -21,8 +21,6 @@ the later (safer) anyway; more, and it is another machine's clock, not processin
 
 from __future__ import annotations
 
-from collections import deque
-
 from strata_roq.cc.base import WindowedMin
 from strata_roq.rtp.seq import SeqUnwrapper
 
@@ -38,7 +36,8 @@ class DeadlineFilter:
         self.clock_rate = clock_rate
         self.window = window
         self._unwrap = SeqUnwrapper(bits=32)
-        self._mins: deque[tuple[float, float]] = deque()   # (arrival, offset), increasing offsets
+        self._mins = WindowedMin(window)     # arrival offsets (arrival - media time)
+        self._low: float | None = None       # their minimum at the last arrival
         self.admitted = 0
         self.dropped = 0
         self.max_age = 0.0
@@ -65,16 +64,11 @@ class DeadlineFilter:
         """Seconds since capture of a packet with RTP ``timestamp`` arriving ``now``."""
         media = self._unwrap.unwrap(timestamp) / self.clock_rate
         offset = now - media
-        mins = self._mins
-        while mins and mins[-1][1] >= offset:     # monotonic deque: windowed minimum
-            mins.pop()
-        mins.append((now, offset))
-        while mins[0][0] < now - self.window:
-            mins.popleft()
-        relative = offset - mins[0][1] + base_owd
+        low = self._low = self._mins.update(now, offset)
+        relative = offset - low + base_owd
         if self._origin is None:
             return relative
-        bias = mins[0][1] - self._origin - base_owd     # absolute minus relative, any packet
+        bias = low - self._origin - base_owd            # absolute minus relative, any packet
         if bias > SYNC_TOLERANCE:                       # another machine's clock
             self.reports_untrusted += 1
             self._origin = self.clock_bias = None
@@ -87,10 +81,10 @@ class DeadlineFilter:
         """The age ``now`` of a packet admitted earlier — judged as :meth:`age` would,
         without taking ``now`` as an arrival (the window and the clock state stay as they
         are); 0 before any packet."""
-        if not self._mins:
+        if self._low is None:
             return 0.0
         offset = now - self._unwrap.peek(timestamp) / self.clock_rate
-        age = offset - self._mins[0][1] + base_owd
+        age = offset - self._low + base_owd
         if self.clock_bias is not None and self._origin is not None:
             age = max(age, offset - self._origin)
         return age

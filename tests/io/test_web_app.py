@@ -12,7 +12,7 @@ from strata_roq.io.web_app import make_app
 
 class _Server:
     def info(self) -> dict:
-        return {"stream": "live", "server_time_ms": time.time() * 1000}
+        return {"stream": "live"}
 
     def stats(self) -> dict:
         return {"viewers": 0, "per_viewer": []}

@@ -101,10 +101,10 @@ def test_a_packet_admitted_in_time_can_be_found_late_at_its_release():
     t = 101.0
     for f in (relative, synced):
         assert f.admit(int(t * 90000), t + 0.250, 0.020)       # 250 ms old when it came
-        before = (list(f._mins), f.admitted, f.dropped, f.max_age, f.last_age)
+        before = (list(f._mins._q), f._low, f.admitted, f.dropped, f.max_age, f.last_age)
         assert not f.late(int(t * 90000), t + 0.295, 0.020)    # handed on at 295 ms
         assert f.late(int(t * 90000), t + 0.320, 0.020)        # ... or at 320: too late
-        assert (list(f._mins), f.admitted, f.dropped, f.max_age, f.last_age) == before
+        assert (list(f._mins._q), f._low, f.admitted, f.dropped, f.max_age, f.last_age) == before
     # by the sender's clock the packet is 3 ms older than the relative estimate says
     assert not relative.late(int(t * 90000), t + 0.302, 0.020)
     assert synced.late(int(t * 90000), t + 0.302, 0.020)
