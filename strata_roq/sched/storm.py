@@ -33,7 +33,8 @@ Placement (:meth:`StormScheduler.choose`):
   measured while it is little used, must not be averaged away. Short outages that clear
   within the budget should not trigger it (waiting beats dropping), hence half the budget,
   not less — and the whole budget while a path that died less than ``outage_grace`` ago may
-  still come back.
+  still come back, or while a repair avoids a path that fell silent and is not yet declared
+  dead (the scheduler then sees only the survivors, whose backlog is the outage's).
 """
 
 from __future__ import annotations
@@ -80,13 +81,13 @@ class StormScheduler(Scheduler):
             if any(p.srtt is None for _, p in ranked) or (
                     not precious
                     and any(now + p.owd <= packet.deadline for _, p in ranked)
-                    and not self._congested(paths, queued, now)):
+                    and not self._congested(paths, queued, now, packet.avoid is not None)):
                 # Predicted late only because of a passing queue (or nothing measured yet):
                 # no grounds to discard; the earliest path still has the best chance.
                 on_time = ranked
             else:
                 return Decision([], "discard")
-        if not precious and self._congested(paths, queued, now):
+        if not precious and self._congested(paths, queued, now, packet.avoid is not None):
             return Decision([], "decompensate")
         safe = [(t, p) for t, p in on_time if not p.unreliable]
         first_t, first = (safe or on_time)[0]
@@ -120,15 +121,15 @@ class StormScheduler(Scheduler):
         return rate > 0 and sum(queued[p.index] for p in live) / rate \
             < self.spare_backlog * self.latency
 
-    def _congested(self, paths, queued, now) -> bool:
+    def _congested(self, paths, queued, now, silent: bool = False) -> bool:
         live = [p for p in paths if p.alive]
         if not live or any(p.srtt is None for p in live):
             return False              # nothing measured yet: no grounds to drop anything
         drain = min((queued[p.index] + max(0.0, p.in_flight - p.rate() * min(p.min_rtt, 1.0)))
                     / p.rate() for p in live)
         limit = self.decompensate_after
-        if any(p.died_at is not None and now - p.died_at < self.outage_grace
-               for p in paths if not p.alive):
+        if silent or any(p.died_at is not None and now - p.died_at < self.outage_grace
+                         for p in paths if not p.alive):
             # A path just went dark (a LEO handover, a modem re-attaching): its capacity may
             # be back within the budget, so drop frames only once waiting is hopeless.
             limit = 1.0

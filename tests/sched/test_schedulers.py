@@ -153,6 +153,21 @@ def test_storm_decompensates_only_when_no_path_has_room():
     assert d.paths == [] and d.reason == "decompensate"
 
 
+def test_storm_waits_out_a_path_that_fell_silent_before_decompensating():
+    # A LEO dish goes dark; before it is declared dead its unacknowledged packets time out
+    # and their repairs avoid it, leaving the cell alone in the scheduler's view. Its
+    # backlog (320 ms of a 0.5 s budget) is the outage's, which may clear within the budget:
+    # the repair of a P-frame is sent, as after a declared death, not decompensated (the
+    # leo-handover run lost a whole GOP's tail to it at every outage).
+    s = make_scheduler("storm", latency=0.5)
+    cell = _path(1, 0.02, 1)                            # 1 Mbit/s: 40 kB drain in 320 ms
+    fresh = SchedPacket(1, 1300, 0, 10.0, 3, False)
+    retry = SchedPacket(1, 1300, 0, 10.0, 6, True, retransmission=True, avoid=0)
+    assert s.choose(fresh, [cell], [0, 40_000], 0).reason == "decompensate"
+    assert s.choose(retry, [cell], [0, 40_000], 0).reason == "dispatch"
+    assert s.choose(retry, [cell], [0, 70_000], 0).reason == "decompensate"   # > the budget
+
+
 def test_storm_sends_a_key_frames_last_chance_repair_twice():
     # A repair's loss would be found about two round trips after it arrives: a key frame's
     # repair that could not be repaired again in time goes on two paths (from spare
