@@ -13,6 +13,7 @@ import asyncio
 import json
 import random
 import sys
+import time
 
 from strata_roq.errors import UsageError
 from strata_roq.units import parse_bitrate, parse_percent, parse_seconds
@@ -46,6 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "relay starts, e.g. 3:2.5 (repeatable)")
     p.add_argument("--loss-at", action="append", default=[], metavar="TIME:LOSS",
                    help="from TIME seconds on, random loss LOSS both ways, e.g. 5:20%% (repeatable)")
+    p.add_argument("--epoch", type=float, default=None, metavar="UNIX_SECONDS",
+                   help="time zero of --outage and --loss-at as a Unix time (default: when the "
+                   "relay starts), so relays started one after another keep one schedule")
     p.add_argument("--seed", type=int, default=None, help="random seed (repeatable runs)")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
     p.add_argument("--stats-json", metavar="FILE", help="append link stats each second")
@@ -125,11 +129,21 @@ def parse_schedule(args: argparse.Namespace) -> list[tuple[float, str, float | N
     return sorted(events, key=lambda e: e[0])
 
 
+def event_delays(events, epoch: float | None, wall_now: float):
+    """(seconds from now, kind, value) for each event: its time counts from ``epoch`` (a Unix
+    time) when given, else from now. Events already past are due at once, in order."""
+    shift = 0.0 if epoch is None else epoch - wall_now
+    return [(max(0.0, when + shift), kind, value) for when, kind, value in events]
+
+
 def run(args: argparse.Namespace) -> int:
     listen = _host_port(args.listen, "--listen")
     target = _host_port(args.to, "--to")
     forward, backward = build_links(args)
     events = parse_schedule(args)
+    if args.epoch is not None and abs(args.epoch - time.time()) > 86400:
+        raise UsageError(f"--epoch {args.epoch:g} is not a Unix time (in seconds) within a day "
+                         "of now")
     return asyncio.run(_relay(args, listen, target, forward, backward, events))
 
 
@@ -152,8 +166,11 @@ async def _relay(args, listen, target, forward, backward, events=()) -> int:
             print(f"netsim: {kind}{'' if value is None else f' {value:.0%}'}", file=sys.stderr,
                   flush=True)
 
-    for when, kind, value in events:
-        loop.call_later(when, apply, kind, value)
+    for delay, kind, value in event_delays(events, args.epoch, time.time()):
+        if delay > 0:
+            loop.call_later(delay, apply, kind, value)
+        else:
+            apply(kind, value)          # already due (an epoch in the past): in order, now
     if not args.quiet:
         print(f"netsim: relaying {host}:{port} -> {target[0]}:{target[1]}", file=sys.stderr,
               flush=True)

@@ -1,13 +1,14 @@
 """A lost reference picture on real sockets: testsrc (one 10-second GOP) → send → relays that go
-dark for 600 ms → receive → probe, over one path or two bonded ones (both dark). The frames
-caught in the outage are cancelled at their deadline (one path) or given up by the scheduler
-(bonded); send sees a reference picture lost and asks testsrc (over the rate channel) for a
-key frame — on bonded paths once one answers again — so the picture is whole again within a
-few frames instead of at the end of the GOP."""
+dark for 600 ms → receive → probe, over one path or two bonded ones (both dark at once: one
+schedule, ``netsim --epoch``). The frames caught in the outage are cancelled at their deadline
+(one path) or given up by the scheduler (bonded); send sees a reference picture lost and asks
+testsrc (over the rate channel) for a key frame — on bonded paths once one answers again — so
+the picture is whole again within a few frames instead of at the end of the GOP."""
 
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -22,10 +23,15 @@ def test_a_lost_reference_brings_a_key_frame_at_once(rig, delays):
     rx = rig.start(rig.strata("receive", "-i", f"roq://@127.0.0.1:{roq}", "-o",
                               f"udp://127.0.0.1:{out}", "--latency", "400", "--duration", "16"),
                    ready="listening on")
+    # One schedule for every relay (each starts a Python process after the last: apart, the
+    # bonded paths' outages overlapped by as little as half, and the count below measured the
+    # stagger rather than the key-frame request)
+    epoch = f"{time.time():.3f}"
     relays = [rig.start(rig.strata("netsim", "--listen", "127.0.0.1:0", "--to",
                                    f"127.0.0.1:{roq}", "--delay", delay,
                                    "--rate", "6M" if len(delays) == 1 else "4M",
-                                   "--outage", "5:0.6", "--duration", "16"), ready="relaying")
+                                   "--outage", "5:0.6", "--epoch", epoch, "--duration", "16"),
+                        ready="relaying")
               for delay in delays]
     paths = ",".join(f"roq://127.0.0.1:{r.port()}?name={n}" for r, n in zip(relays, "ab"))
     tx = rig.start(rig.strata("send", "-i", f"udp://@127.0.0.1:{media}", "-o", paths,

@@ -38,3 +38,19 @@ def test_missing_delay_schedule_file():
 def test_outages_and_loss_steps_become_events():
     events = netsim.parse_schedule(_args("--outage", "4:3", "--loss-at", "6:20%"))
     assert events == [(4.0, "down", None), (6.0, "loss", 0.2), (7.0, "up", None)]
+
+
+def test_an_epoch_gives_relays_started_apart_one_schedule():
+    events = netsim.parse_schedule(_args("--outage", "5:0.6"))
+    # a relay started 0.8 s after the epoch goes dark 4.2 s later, like one started on it
+    assert netsim.event_delays(events, 1000.0, 1000.8) == [
+        (pytest.approx(4.2), "down", None), (pytest.approx(4.8), "up", None)]
+    assert netsim.event_delays(events, None, 1000.8) == events      # default: from the start
+    # what is already past is due at once (and kept in order)
+    assert netsim.event_delays(events, 1000.0, 1005.3) == [
+        (0.0, "down", None), (pytest.approx(0.3), "up", None)]
+
+
+def test_an_epoch_in_milliseconds_is_a_usage_error():
+    with pytest.raises(UsageError, match="--epoch"):
+        netsim.run(_args("--epoch", "1764800000000"))
