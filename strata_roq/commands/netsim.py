@@ -48,8 +48,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loss-at", action="append", default=[], metavar="TIME:LOSS",
                    help="from TIME seconds on, random loss LOSS both ways, e.g. 5:20%% (repeatable)")
     p.add_argument("--epoch", type=float, default=None, metavar="UNIX_SECONDS",
-                   help="time zero of --outage and --loss-at as a Unix time (default: when the "
-                   "relay starts), so relays started one after another keep one schedule")
+                   help="time zero of --outage, --loss-at, --trace and --delay-schedule as a "
+                   "Unix time (default: the relay's start for events, its first packet for "
+                   "traces), so relays started one after another keep one schedule")
     p.add_argument("--seed", type=int, default=None, help="random seed (repeatable runs)")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
     p.add_argument("--stats-json", metavar="FILE", help="append link stats each second")
@@ -166,6 +167,8 @@ async def _relay(args, listen, target, forward, backward, events=()) -> int:
             print(f"netsim: {kind}{'' if value is None else f' {value:.0%}'}", file=sys.stderr,
                   flush=True)
 
+    if args.epoch is not None:
+        forward.origin = backward.origin = loop.time() + (args.epoch - time.time())
     for delay, kind, value in event_delays(events, args.epoch, time.time()):
         if delay > 0:
             loop.call_later(delay, apply, kind, value)

@@ -41,7 +41,7 @@ class Link:
                  queue_limit: float = 0.2, duplicate: float = 0.0, reorder: float = 0.0,
                  reorder_delay: float = 0.010, rng: random.Random | None = None,
                  delay_schedule: list[tuple[float, float]] | None = None) -> None:
-        """``delay_schedule``: (time since the first packet, one-way delay) steps that
+        """``delay_schedule``: (time since ``origin``, one-way delay) steps that
         replace ``delay`` over time (e.g. a ping series from a drive)."""
         self.delay = delay
         self.jitter = jitter
@@ -61,7 +61,9 @@ class Link:
         self._ids = itertools.count()
         self._free_at = 0.0          # when the bottleneck has sent everything queued
         self._last_arrival = 0.0
-        self._origin: float | None = None   # trace time 0 = the first packet offered
+        #: Time 0 of the capacity trace and the delay schedule: the first packet offered,
+        #: unless set (a relay given ``--epoch``; before it, a trace runs as if looped).
+        self.origin: float | None = None
         self._trace_index = 0        # next unused delivery opportunity
         self._trace_credit = 0       # bytes left in the opportunity being used
 
@@ -72,9 +74,9 @@ class Link:
     def current_delay(self, now: float) -> float:
         if not self.delay_schedule:
             return self.delay
-        if self._origin is None:
-            self._origin = now
-        k = bisect.bisect_right(self._schedule_times, now - self._origin) - 1
+        if self.origin is None:
+            self.origin = now
+        k = bisect.bisect_right(self._schedule_times, now - self.origin) - 1
         return self.delay_schedule[max(k, 0)][1]
 
     def queue_delay(self, now: float) -> float:
@@ -118,16 +120,16 @@ class Link:
         if self.trace is None:
             self._free_at = start + size * 8.0 / self.rate
             return self._free_at
-        if self._origin is None:
-            self._origin = now
+        if self.origin is None:
+            self.origin = now
         if self._free_at < now:               # idle link: opportunities in the past are gone
-            self._trace_index = max(self._trace_index, self.trace.index_at(now - self._origin))
+            self._trace_index = max(self._trace_index, self.trace.index_at(now - self.origin))
             self._trace_credit = 0
         need = size
         t = start
         while need > 0:
             if self._trace_credit == 0:
-                t = self._origin + self.trace.time_of(self._trace_index)
+                t = self.origin + self.trace.time_of(self._trace_index)
                 self._trace_index += 1
                 self._trace_credit = MTU_BYTES
             take = min(need, self._trace_credit)

@@ -90,3 +90,16 @@ def test_trace_time_starts_with_the_first_packet():
     assert got[-1][0] == pytest.approx(start + 0.49, abs=0.001)   # 100 pkt/s phase
     link.send(bytes(1500), start + 1.5)
     assert link.next_time() == pytest.approx(start + 1.5, abs=0.002)  # 1000 pkt/s phase
+
+
+def test_a_set_origin_is_time_zero_of_the_trace_and_the_delay_schedule():
+    # relays given one --epoch: the first packet 1.2 s after it meets the trace's fast phase
+    slow_then_fast = DeliveryTrace(list(range(0, 1000, 10)) + [1000 + k for k in range(1000)], 2000)
+    link = Link(trace=slow_then_fast, queue_limit=100.0,
+                delay_schedule=[(0.0, 0.010), (1.0, 0.050)])
+    start = 5000.0
+    link.origin = start
+    link.send(bytes(1500), start + 1.2)
+    assert link.current_delay(start + 1.2) == 0.050             # the schedule's second step
+    got = _drain(link, start + 100)
+    assert got[0][0] == pytest.approx(start + 1.2 + 0.050, abs=0.002)   # 1000 pkt/s phase
