@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duplicate", default="0%", help="fraction delivered twice")
     p.add_argument("--outage", action="append", default=[], metavar="START:LENGTH",
                    help="path down (both directions) from START for LENGTH seconds after the "
-                   "relay starts, e.g. 3:2.5 (repeatable)")
+                   "relay starts (or --epoch), e.g. 3:2.5 (repeatable)")
     p.add_argument("--loss-at", action="append", default=[], metavar="TIME:LOSS",
                    help="from TIME seconds on, random loss LOSS both ways, e.g. 5:20%% (repeatable)")
     p.add_argument("--epoch", type=float, default=None, metavar="UNIX_SECONDS",
@@ -167,9 +167,10 @@ async def _relay(args, listen, target, forward, backward, events=()) -> int:
             print(f"netsim: {kind}{'' if value is None else f' {value:.0%}'}", file=sys.stderr,
                   flush=True)
 
+    wall = time.time()
     if args.epoch is not None:
-        forward.origin = backward.origin = loop.time() + (args.epoch - time.time())
-    for delay, kind, value in event_delays(events, args.epoch, time.time()):
+        forward.origin = backward.origin = loop.time() + (args.epoch - wall)
+    for delay, kind, value in event_delays(events, args.epoch, wall):
         if delay > 0:
             loop.call_later(delay, apply, kind, value)
         else:
