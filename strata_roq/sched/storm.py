@@ -77,17 +77,20 @@ class StormScheduler(Scheduler):
         ranked.sort(key=lambda tp: tp[0] + tp[1].next_loss(now) * (tp[1].srtt or 0.1))
         on_time = [(t, p) for t, p in ranked if t <= packet.deadline]
         precious = self.precious(packet)
+        # (a repair avoiding a path that fell silent: that path may be in a short outage)
+        congested = not precious and self._congested(paths, queued, now,
+                                                     packet.avoid is not None)
         if not on_time:
             if any(p.srtt is None for _, p in ranked) or (
                     not precious
                     and any(now + p.owd <= packet.deadline for _, p in ranked)
-                    and not self._congested(paths, queued, now, packet.avoid is not None)):
+                    and not congested):
                 # Predicted late only because of a passing queue (or nothing measured yet):
                 # no grounds to discard; the earliest path still has the best chance.
                 on_time = ranked
             else:
                 return Decision([], "discard")
-        if not precious and self._congested(paths, queued, now, packet.avoid is not None):
+        if congested:
             return Decision([], "decompensate")
         safe = [(t, p) for t, p in on_time if not p.unreliable]
         first_t, first = (safe or on_time)[0]
