@@ -25,6 +25,7 @@ from aioquic.h3.events import HeadersReceived
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.events import ConnectionTerminated, StreamDataReceived, StreamReset
 
+from strata_roq.roq.pending import may_send
 from strata_roq.wt.viewer import ViewerSession
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,26 @@ class WebTransportProtocol(QuicConnectionProtocol):
         super().__init__(*args, **kwargs)
         self.h3 = H3Connection(self._quic, enable_webtransport=True)
         self.sessions: set[int] = set()
+
+    def datagram_received(self, data, addr) -> None:
+        """As aioquic's, but an ACK-only packet that leaves nothing to send builds no
+        packets: only the timer is re-armed (its loss-detection time moved)."""
+        self._quic.receive_datagram(data, addr, now=self._loop.time())
+        self._process_events()
+        if may_send(self._quic):
+            self.transmit()
+        else:
+            self._rearm_timer()
+
+    def _rearm_timer(self) -> None:
+        """The timer half of transmit(): an ACK moves the loss-detection time."""
+        at = self._quic.get_timer()
+        if at == self._timer_at and (self._timer is not None or at is None):
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None if at is None else self._loop.call_at(at, self._handle_timer)
+        self._timer_at = at
 
     def quic_event_received(self, event) -> None:
         if isinstance(event, ConnectionTerminated):
