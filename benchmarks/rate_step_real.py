@@ -6,6 +6,13 @@ Per run: the rate signal's lowest and mean value while the path carries 2.5 Mbit
 0.3 s after it first falls under 3 Mbit/s), how long after the fall it is back over
 4.8 Mbit/s (the path went back to 8 six seconds after falling), the probe's latency
 p50/p99/max, the longest gap between pictures leaving the receiver and pictures missing.
+A second probe watches testsrc's own output, so the encoder's own cadence (a key frame
+takes longer to encode and leaves later) is not taken for a stall: "added" is the longest
+a picture was held beyond its source spacing (over consecutive pictures out of the
+receiver: their gap there minus their gap leaving testsrc); a missing picture shows under
+"missing". No stall > one frame interval = nothing missing and "added" under one interval.
+"broken": pictures that arrived but cannot be shown intact (damaged, or predicted from a
+picture that was), from the probe's decoder.
 Each run is made without and with `receive --playout --playout-min MS` (a fixed cushion
 under the jitter buffer), so the step's latency bump can be absorbed by the receiver.
 
@@ -40,8 +47,19 @@ def write_trace(path: str) -> None:
         f.write("\n".join(map(str, offsets)) + "\n")
 
 
+def added_hold(out: list, src: list) -> float:
+    """The longest a picture was held beyond its source spacing (ms): over consecutive
+    pictures leaving the receiver, their gap there minus their gap leaving testsrc. Both
+    probes time each picture from the same capture stamp, so gap differences are latency
+    differences."""
+    src_ms = dict(src)
+    frames = sorted((i, ms) for i, ms in out if i in src_ms)
+    return max((b_ms - a_ms - (src_ms[b] - src_ms[a])
+                for (a, a_ms), (b, b_ms) in zip(frames, frames[1:])), default=0.0)
+
+
 def run(work: str, playout_ms: int | None, queue: str) -> dict:
-    roq, media, out, rate = (free_port() for _ in range(4))
+    roq, media, out, rate, own = (free_port() for _ in range(5))
     trace = os.path.join(work, "step.trace")
     write_trace(trace)
     stats = os.path.join(work, "send.jsonl")
@@ -50,6 +68,9 @@ def run(work: str, playout_ms: int | None, queue: str) -> dict:
         probe = Proc([*PY, "probe", "-i", f"udp://@127.0.0.1:{out}", "--json", "--per-frame",
                       "--idle", "3", "--duration", "45"], work, "probe", stdout=True)
         procs.append(probe)
+        source = Proc([*PY, "probe", "-i", f"udp://@127.0.0.1:{own}", "--json", "--per-frame",
+                       "--idle", "3", "--duration", "45"], work, "source", stdout=True)
+        procs.append(source)
         playout = ["--playout", "--playout-min", str(playout_ms)] if playout_ms else []
         rx = Proc([*PY, "receive", "-i", f"roq://@127.0.0.1:{roq}", "-o",
                    f"udp://127.0.0.1:{out}", "--latency", "1000", "--duration", "26", *playout],
@@ -69,7 +90,8 @@ def run(work: str, playout_ms: int | None, queue: str) -> dict:
                   work, "send")
         procs.append(tx)
         tx.wait_for("send:")
-        src = Proc([*PY, "testsrc", "-o", f"udp://127.0.0.1:{media}", "--duration", "19",
+        src = Proc([*PY, "testsrc", "-o", f"udp://127.0.0.1:{media},udp://127.0.0.1:{own}",
+                    "--duration", "19",
                     "--size", "640x360", "--bitrate", "6M", "--gop", "30", "-q",
                     "--rate-from", f"udp://@127.0.0.1:{rate}"], work, "testsrc")
         procs.append(src)
@@ -77,6 +99,7 @@ def run(work: str, playout_ms: int | None, queue: str) -> dict:
         tx.p.wait(60)
         rx.p.wait(60)
         report = json.loads(probe.p.communicate(timeout=60)[0])
+        own_report = json.loads(source.p.communicate(timeout=60)[0])
     finally:
         for p in procs:
             p.stop()
@@ -86,9 +109,12 @@ def run(work: str, playout_ms: int | None, queue: str) -> dict:
     low = [r for t, r in rates if fall + 0.3 <= t <= fall + 5.5]
     back = next((t - fall for t, r in rates if t > fall + 5.5 and r > 4.8e6), None)
     video = report["video"]
-    return {"min": min(low), "mean": sum(low) / len(low), "back": back,
+    return {"source_gap": own_report["freezes"]["longest_gap_ms"],
+            "added": added_hold(report["latency_by_frame"], own_report["latency_by_frame"]),
+            "min": min(low), "mean": sum(low) / len(low), "back": back,
             "latency": report["latency_ms"], "gap": report["freezes"]["longest_gap_ms"],
-            "missing": video["missing_frames"], "frames": video["frames"]}
+            "missing": video["missing_frames"], "frames": video["frames"],
+            "broken": video["damaged"] + video["reference_missing"]}
 
 
 def main() -> None:
@@ -96,10 +122,15 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--playout-min", type=int, default=300, help="ms; 0: only without playout")
     ap.add_argument("--queue", default="200ms", help="the relay's queue limit (waiting time)")
+    ap.add_argument("--playout-only", action="store_true",
+                    help="only the runs with the receiver's playout")
     args = ap.parse_args()
     modes = [None] + ([args.playout_min] if args.playout_min else [])
+    if args.playout_only and args.playout_min:
+        modes = [args.playout_min]
     print(f"{'receiver':22} {'signal min/mean (2.5 phase)':>28} {'back >4.8':>9} "
-          f"{'latency p50/p99/max ms':>24} {'longest gap':>11} {'missing':>7}", flush=True)
+          f"{'latency p50/p99/max ms':>24} {'longest gap':>11} {'source':>8} {'added':>8} "
+          f"{'missing':>7} {'broken':>6}", flush=True)
     for _ in range(args.runs):
         for playout in modes:
             with tempfile.TemporaryDirectory() as work:
@@ -109,7 +140,8 @@ def main() -> None:
             back = f"+{r['back']:.1f} s" if r["back"] is not None else "never"
             print(f"{label:22} {r['min'] / 1e6:13.2f} / {r['mean'] / 1e6:4.2f} Mbit/s "
                   f"{back:>9} {lat['p50']:8.0f} / {lat['p99']:4.0f} / {lat['max']:4.0f} "
-                  f"{r['gap']:8.1f} ms {r['missing']:7d}", flush=True)
+                  f"{r['gap']:8.1f} ms {r['source_gap']:5.1f} ms {r['added']:5.1f} ms "
+                  f"{r['missing']:7d} {r['broken']:6d}", flush=True)
 
 
 if __name__ == "__main__":
