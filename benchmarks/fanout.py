@@ -6,7 +6,9 @@ and check each video frame's capture stamp against the budget. For each N: the s
 (viewer, frame) pairs on time, and the gateway's CPU (user + system, from /proc) per viewer.
 Prints the most viewers served with >= 99 % of frames on time (the frames any viewer saw
 in the window are the ones the gateway sent; each viewer is judged against all of them).
-``--mode datagram``: the viewers ask for frames as WebTransport datagrams instead.
+``--mode datagram``: the viewers ask for frames as WebTransport datagrams instead. First it
+prints the machine's speed on a fixed aioquic workload (this VM's speed varies over 2x from
+day to day, and CPU per viewer with it): compare figures taken at similar speeds.
 
     .venv/bin/python benchmarks/fanout.py [--viewers 10,25,50,100] [--seconds 10]
                                           [--mode streams|datagram] [--mtu 1350]
@@ -142,6 +144,15 @@ async def measure(n: int, seconds: float, web_port: int, gateway_pid: int, fps: 
             "cpu_per_viewer_pct": 100 * cpu / wall / n}
 
 
+def machine_speed(packets: int = 10000, repeat: int = 3) -> float:
+    """Mbit/s of roq_throughput.py's ``raw`` baseline (aioquic both ends in one process), best
+    of ``repeat``: the same VM has run it anywhere from ~125 to ~305 on different days, and the
+    gateway's CPU per viewer moves with it, so a figure is read against this one."""
+    sys.path.insert(0, os.path.dirname(__file__))
+    from roq_throughput import run
+    return max(run("raw", packets)[0] for _ in range(repeat))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--viewers", default="10,25,50,100")
@@ -151,6 +162,9 @@ def main() -> None:
     ap.add_argument("--mtu", type=int, help="the gateway's --mtu (default: its own, 1350)")
     args = ap.parse_args()
     counts = [int(x) for x in args.viewers.split(",")]
+    speed = machine_speed()
+    print(f"machine speed: aioquic raw stream {speed:.0f} Mbit/s in one process "
+          "(benchmarks/roq_throughput.py's raw)", flush=True)
     fps = 30
     media_port, web_port = free_port(), free_port()
     total = (args.seconds + 4) * len(counts) + 10     # connecting may take longer: x10 below
