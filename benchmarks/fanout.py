@@ -146,7 +146,7 @@ async def measure(n: int, seconds: float, web_port: int, gateway_pid: int, fps: 
 
 def machine_speed(packets: int = 10000, repeat: int = 3) -> float:
     """Mbit/s of roq_throughput.py's ``raw`` baseline (aioquic both ends in one process), best
-    of ``repeat``: the same VM has run it anywhere from ~125 to ~305 on different days, and the
+    of ``repeat``: this VM has measured 119-126 and 303-306 on different days, and the
     gateway's CPU per viewer moves with it, so a figure is read against this one."""
     sys.path.insert(0, os.path.dirname(__file__))
     from roq_throughput import run
