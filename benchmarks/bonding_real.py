@@ -7,6 +7,10 @@ Per run: on-time ratio (video frames the probe saw within the budget / frames se
 frames missing, latency p50/p99, freezes, and overhead (bytes the sender offered to the
 relays / media bytes from the source). librist and GStreamer hold every packet for a fixed
 receive buffer, so theirs is set to the budget minus the slowest path's delay and 50 ms.
+Every relay counts its outages, loss steps, trace and delay schedule from one moment
+(`netsim --epoch`), the one the source starts at — the simulator's time zero — so the paths
+replay the simulator's history together, whatever the set-up takes (relays started one
+after another used to each count from their own start, seconds before the media).
 
     .venv/bin/python benchmarks/bonding_real.py [--scenario failover] [--duration 30]
         [--systems strata:storm,strata:dwrr,strata:minrtt,librist:weighted,librist:dup,gst:broadcast,gst:round-robin]
@@ -130,9 +134,16 @@ class Proc:
         return {}
 
 
+#: Seconds from choosing the relays' epoch to starting the source: the set-up (probe,
+#: receiver, relays, sender, its connections) must fit in it (``setup_s`` in the results:
+#: 2-3.5 s on failover, ~7 s on the drive, whose relays read long traces).
+SETUP_LEAD = 12.0
+
+
 def run_real(scenario: Scenario, system: str, size: str = "640x360") -> dict:
     """One scenario over real sockets with one bonding system; returns the measures."""
     kind, _, variant = system.partition(":")
+    epoch = time.time() + SETUP_LEAD           # the simulator's t = 0: the source starts
     work = tempfile.mkdtemp(prefix="strata-bond-")
     budget_ms = int(scenario.latency * 1000)
     procs: list[Proc] = []
@@ -149,7 +160,8 @@ def run_real(scenario: Scenario, system: str, size: str = "640x360") -> dict:
         def relay(spec, to_port, listen_port=0, rtcp=False):
             r = Proc([*PY, "netsim", "--listen", f"127.0.0.1:{listen_port}", "--to",
                       f"127.0.0.1:{to_port}", "--seed", str(scenario.seed + len(relays)),
-                      *netsim_args(spec, work, rtcp)], work, f"relay{len(relays)}")
+                      "--epoch", f"{epoch:.3f}", *netsim_args(spec, work, rtcp)],
+                     work, f"relay{len(relays)}")
             line = r.wait_for("relaying")
             relays.append(r)
             procs.append(r)
@@ -206,6 +218,11 @@ def run_real(scenario: Scenario, system: str, size: str = "640x360") -> dict:
             time.sleep(1.5)
         else:
             raise ValueError(f"unknown system {system!r}")
+        late = time.time() - epoch
+        if late > 0.2:
+            print(f"bonding_real: set-up took {SETUP_LEAD + late:.1f} s, {late:.1f} s past the "
+                  "relays' epoch: the paths' events come that much early", file=sys.stderr)
+        time.sleep(max(0.0, -late))
         src = Proc([*PY, "testsrc", "-o", f"udp://127.0.0.1:{media_port}", "--duration",
                     str(scenario.duration), "--size", size, "--bitrate",
                     f"{scenario.bitrate / 1e6:g}M", "--fps", str(scenario.fps), "--gop",
@@ -226,6 +243,7 @@ def run_real(scenario: Scenario, system: str, size: str = "640x360") -> dict:
         keys_missing = sorted(set(range(0, sent["frames"], scenario.gop))
                               - set(video.get("key_frame_indices", [])))
         return {"scenario": scenario.name, "system": system, "frames": sent["frames"],
+                "setup_s": round(SETUP_LEAD + late, 2),
                 "on_time": on_time / sent["frames"] if sent["frames"] else 0.0,
                 "missing_frames": video.get("missing_frames"),
                 "key_missing": len(keys_missing),
@@ -292,7 +310,8 @@ def main() -> None:
         r = run_real(scenario, system)
         print(f"{r['scenario']:14} {system:18} {r['on_time']:8.2%} {r['missing_frames']!s:>7} "
               f"{r['key_missing']:9d} {r['latency_p50_ms']!s:>7} {r['latency_p99_ms']!s:>7} "
-              f"{r['freezes']!s:>7} {r['overhead']:8.2f}   ({time.monotonic() - t0:.0f} s)",
+              f"{r['freezes']!s:>7} {r['overhead']:8.2f}   ({time.monotonic() - t0:.0f} s, "
+              f"set-up {r['setup_s']:.1f} s)",
               flush=True)
         if args.compare_sim and system.startswith("strata:"):
             scheduler, _, cc = system.split(":")[1].partition("+")
