@@ -136,15 +136,15 @@ class Proc:
 
 #: Seconds from choosing the relays' epoch to starting the source: the set-up (probe,
 #: receiver, relays, sender, its connections) must fit in it (``setup_s`` in the results:
-#: 2-3.5 s on failover; ~7 s on the drive, whose relays first read 100-240k-line traces).
+#: 2-3.5 s). (It once took ~7 s on the drive: relays held every packet until the epoch,
+#: the QUIC handshakes among them, and the sender's paths connected only on a redial.)
 SETUP_LEAD = 6.0
-TRACE_SETUP_LEAD = 12.0
 
 
 def run_real(scenario: Scenario, system: str, size: str = "640x360") -> dict:
     """One scenario over real sockets with one bonding system; returns the measures."""
     kind, _, variant = system.partition(":")
-    lead = TRACE_SETUP_LEAD if any(p.trace is not None for p in scenario.paths) else SETUP_LEAD
+    lead = SETUP_LEAD
     epoch = time.time() + lead                 # the simulator's t = 0: the source starts
     work = tempfile.mkdtemp(prefix="strata-bond-")
     budget_ms = int(scenario.latency * 1000)

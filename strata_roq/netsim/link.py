@@ -64,7 +64,7 @@ class Link:
         #: Time 0 of the capacity trace and the delay schedule: the first packet offered,
         #: unless set (a relay given ``--epoch``; before it, a trace runs as if looped).
         self.origin: float | None = None
-        self._trace_index = 0        # next unused delivery opportunity
+        self._trace_index: int | None = None   # next unused delivery opportunity
         self._trace_credit = 0       # bytes left in the opportunity being used
 
     def set_up(self, up: bool) -> None:
@@ -122,8 +122,13 @@ class Link:
             return self._free_at
         if self.origin is None:
             self.origin = now
-        if self._free_at < now:               # idle link: opportunities in the past are gone
-            self._trace_index = max(self._trace_index, self.trace.index_at(now - self.origin))
+        if self._trace_index is None or self._free_at < now:
+            # idle link: opportunities in the past are gone. (The first packet may come
+            # before the origin — a relay set up ahead of its --epoch: the trace then runs
+            # as if looped, from a negative index, rather than holding the packet until
+            # the origin: that held the paths' QUIC handshakes and they timed out.)
+            at = self.trace.index_at(now - self.origin)
+            self._trace_index = at if self._trace_index is None else max(self._trace_index, at)
             self._trace_credit = 0
         need = size
         t = start

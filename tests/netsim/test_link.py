@@ -92,6 +92,21 @@ def test_trace_time_starts_with_the_first_packet():
     assert link.next_time() == pytest.approx(start + 1.5, abs=0.002)  # 1000 pkt/s phase
 
 
+def test_before_a_set_origin_the_trace_runs_as_if_looped():
+    """A relay set up ahead of its --epoch carries the paths' handshakes at the trace's
+    rate, as if it had looped: it used to hold every packet until the epoch (dropping the
+    rest past its queue limit), and the senders' connections timed out."""
+    every_10ms = DeliveryTrace(list(range(10, 1010, 10)), 1000)
+    link = Link(trace=every_10ms, queue_limit=0.2)
+    start = 5000.0
+    link.origin = start + 6.0
+    for k in range(5):
+        link.send(bytes(1200), start + 0.1 * k)
+    got = _drain(link, start + 100)
+    assert len(got) == 5                        # none dropped, each within one opportunity
+    assert all(0 <= t - (start + 0.1 * k) <= 0.011 for k, (t, _) in enumerate(got)), got
+
+
 def test_a_set_origin_is_time_zero_of_the_trace_and_the_delay_schedule():
     # relays given one --epoch: the first packet 1.2 s after it meets the trace's fast phase
     slow_then_fast = DeliveryTrace(list(range(0, 1000, 10)) + [1000 + k for k in range(1000)], 2000)
