@@ -14,7 +14,10 @@ In between it:
 - drops packets that can no longer arrive in time before they are sent;
 - declares losses (three later packets acknowledged, or silence past an RTO) and
   retransmits a lost packet on the best path only if it can still make its deadline and no
-  copy has arrived (ARQ after the scheduler's redundancy);
+  copy has arrived (ARQ after the scheduler's redundancy); a scheduler that rescues
+  (:attr:`~strata_roq.sched.base.Scheduler.rescue_overdue`) is asked about a packet whose
+  acknowledgement is overdue while its RTO would be too late for a repair, and may have it
+  copied another way at once;
 - marks a path dead after ~2 RTT of silence with data outstanding, and back on feedback.
 Every decision is counted in :attr:`BondedSender.counters`.
 
@@ -62,6 +65,7 @@ class Transmission:
     sent_at: float = 0.0
     probe: bool = False      # a copy sent only to see whether a dead path answers
     app_limited: bool = False  # the path's queue was empty once it left: media-limited
+    rescued: bool = False    # a copy already went another way while its ACK was overdue
 
 
 class BondedSender:
@@ -93,6 +97,8 @@ class BondedSender:
         self._tokens = [float(mtu)] * len(paths)
         self._last_refill = [None] * len(paths)
         self._outstanding: list[deque[Transmission]] = [deque() for _ in paths]
+        # Sent and not yet judged overdue (each is looked at once, when its ACK is late).
+        self._watch: list[deque[Transmission]] = [deque() for _ in paths]
         self._by_id: dict[int, Transmission] = {}
         # Declared lost but possibly only late (an RTT beyond the first RTO, a long queue):
         # a late acknowledgement still measures the path and marks the packet delivered.
@@ -292,6 +298,8 @@ class BondedSender:
             t = Transmission(i, packet, next(self._ids), now)
             self._by_id[t.id] = t
             self._outstanding[i].append(t)
+            if self.scheduler.rescue_overdue:
+                self._watch[i].append(t)
             self._recent = packet
             path.on_sent(packet.size, now)
             self._tokens[i] -= packet.size
@@ -317,6 +325,11 @@ class BondedSender:
                 times.append(now + deficit / self.pacing_rate(p))
             if self._outstanding[p.index]:
                 times.append(self._outstanding[p.index][0].sent_at + self._rto(p))
+            watch = self._watch[p.index]
+            while watch and watch[0].id not in self._by_id:
+                watch.popleft()                       # acknowledged or declared lost
+            if watch:
+                times.append(watch[0].sent_at + self._overdue(p))
         if self._pending:
             times.append(now)
         return min(times) if times else None
@@ -330,6 +343,7 @@ class BondedSender:
                 self.counters["lost"] += 1
                 self._lost(index, t.packet, now, index)
         self._outstanding[index].clear()
+        self._watch[index].clear()
         path.in_flight = 0
         path.unanswered_since = None
         path.alive = True
@@ -338,6 +352,12 @@ class BondedSender:
     def _rto(self, path: Path) -> float:
         srtt = path.srtt if path.srtt is not None else 0.3
         return srtt + 4 * path.rttvar + 2 * self.feedback_interval + 0.01
+
+    def _overdue(self, path: Path) -> float:
+        """How long after sending a packet's acknowledgement is late on ``path``: a round
+        trip, two deviations and one feedback interval (reports come in batches)."""
+        return (path.srtt if path.srtt is not None else 0.3) + 2 * path.rttvar \
+            + self.feedback_interval
 
     def on_feedback(self, path_index: int, acked: list[tuple[int, float]], now: float) -> None:
         path = self.paths[path_index]
@@ -362,6 +382,39 @@ class BondedSender:
     def check_timeouts(self, now: float) -> None:
         for p in self.paths:
             self._detect_losses(p, now, 0)
+
+    def _rescue(self, path: Path, now: float) -> None:
+        """Reinjection by deadline: a packet whose acknowledgement is overdue, and whose loss
+        the RTO would declare too late for a repair to arrive in time, gets a copy on
+        another path now (once). The RTO waits out a path's whole delay variance; when a
+        cellular uplink's capacity collapses, what it holds arrives — if ever — after the
+        deadline, while an ACK merely late by two deviations still leaves time to send it
+        another way. The original stays outstanding: a late ACK still counts."""
+        watch = self._watch[path.index]
+        overdue = self._overdue(path)
+        others = [p for p in self.paths if p.alive and p is not path]
+        rto = self._rto(path)
+        while watch:
+            t = watch[0]
+            if t.id not in self._by_id:
+                watch.popleft()
+                continue
+            if now - t.sent_at <= overdue:
+                break
+            watch.popleft()
+            packet = t.packet
+            if t.probe or packet.repair or packet.seq in self._delivered or not others:
+                continue
+            fastest = min(p.owd for p in others)
+            if t.sent_at + rto + fastest <= packet.deadline or now + fastest > packet.deadline:
+                continue        # the RTO's repair is still in time, or nothing is
+            if self.fec is not None and self.fec.covers(packet):
+                continue
+            if not self.scheduler.rescues(packet, path.index, self.paths, self._queued_bytes, now):
+                continue
+            t.rescued = True
+            self.counters["rescued"] += 1
+            self._requeue(packet, now, path.index)
 
     def _detect_losses(self, path: Path, now: float, highest_acked: int) -> None:
         queue = self._outstanding[path.index]
@@ -393,17 +446,20 @@ class BondedSender:
             if t.probe:
                 self._maybe_retransmit(t.packet, now, silent)
                 continue
-            self._lost(path.index, t.packet, now, silent)
+            # (rescued: its copy went another way already, and that is its repair)
+            self._lost(path.index, t.packet, now, silent, repair=not t.rescued)
+        self._rescue(path, now)
 
     def _lost(self, path_index: int, packet: SchedPacket, now: float,
-              avoid: int | None = None) -> None:
+              avoid: int | None = None, repair: bool = True) -> None:
         fec = self.fec
         if fec is not None:
             fec.on_outcome(path_index, packet, True, now)
             # packets left to FEC earlier whose block can no longer rebuild them: ARQ now
             for skipped in fec.uncovered(packet):
                 self._maybe_retransmit(skipped, now)
-        self._maybe_retransmit(packet, now, avoid)
+        if repair:
+            self._maybe_retransmit(packet, now, avoid)
 
     def _reachable(self, deadline: float, now: float) -> bool:
         return any(now + p.owd <= deadline for p in self.paths if p.alive)
@@ -423,12 +479,16 @@ class BondedSender:
             self.counters["arq_too_late"] += 1
             self._gone(packet)
             return
+        self._requeue(packet, now, lost_on)
+        self.counters["arq"] += 1
+
+    def _requeue(self, packet: SchedPacket, now: float, avoid: int | None) -> None:
+        """A repair of ``packet`` joins the scheduler's queue (the reliable one, to go first)."""
         retry = SchedPacket(packet.seq, packet.size, packet.frame, packet.deadline,
                             max(packet.priority, 6), True, packet.key, packet.gop, now, True,
-                            avoid=lost_on)
+                            avoid=avoid)
         self._pending.append(retry)
         self._per_frame[retry.frame] += 1
-        self.counters["arq"] += 1
 
     def _gone(self, packet: SchedPacket) -> None:
         """``packet`` will not arrive (never sent, or lost past repair): tell ``on_gone``."""

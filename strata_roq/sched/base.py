@@ -47,6 +47,9 @@ class Scheduler:
     #: as the deadline nears): the sender then re-scores a path's queue whenever packets
     #: join it, so keys computed at different times are never compared.
     scores_age = False
+    #: Whether the sender asks :meth:`rescues` about packets whose acknowledgement is overdue
+    #: (it then watches every packet sent, and wakes when one's acknowledgement is due).
+    rescue_overdue = False
 
     def sort_key(self, packet: SchedPacket, now: float):
         return (packet.seq,)
@@ -55,6 +58,13 @@ class Scheduler:
         """Whether ``packet`` goes ahead of every queued packet for which this is False
         (STORM's reliable queue). The sender then tells :meth:`choose` what waits ahead of
         it: only the bytes of packets that overtake too."""
+        return False
+
+    def rescues(self, packet: SchedPacket, on: int, paths: list[Path], queued: list[int],
+                now: float) -> bool:
+        """Whether ``packet``, whose acknowledgement is overdue on path ``on`` and whose repair
+        after a loss timeout would come too late, gets a copy on another path now
+        (reinjection). The classic schedulers wait for the timeout."""
         return False
 
     def choose(self, packet: SchedPacket, paths: list[Path], queued: list[int],

@@ -19,6 +19,12 @@ Placement (:meth:`StormScheduler.choose`):
   From spare capacity too, a key frame's (or audio's) repair is sent twice when two paths
   make the deadline and it could not be repaired again in time (its loss would be found
   about two round trips after it arrives): its last chance;
+- **rescue** (duplicate, late): a packet whose acknowledgement is overdue on its path (a
+  round trip, two deviations and a feedback interval), when the loss timeout would find it
+  too late for a repair to arrive, gets a copy on another live path with room (its queue
+  drains within ``spare_backlog`` of the budget) that makes the deadline. A cellular
+  uplink's capacity can fall sixfold for half a second: what it holds then arrives after
+  the deadline, and its RTO — four deviations on a jittery path — is too late to repair it;
 - **discard** at the sender when no live path could deliver before the deadline even with
   an empty queue (now + its one-way delay > deadline), or when it is predicted late while
   the paths are congested (the backlog test of *decompensate*): better never than late. A
@@ -45,6 +51,7 @@ from strata_roq.sched.base import Decision, Scheduler
 class StormScheduler(Scheduler):
     name = "storm"
     scores_age = True
+    rescue_overdue = True
 
     def __init__(self, alpha: float = 0.5, dup_reliable: float = 0.005,
                  dup_unreliable: float = 0.05, latency: float = 0.5,
@@ -103,6 +110,13 @@ class StormScheduler(Scheduler):
                     chosen.append(p.index)
                     return Decision(chosen, "duplicate")
         return Decision(chosen, "dispatch")
+
+    def rescues(self, packet, on, paths, queued, now) -> bool:
+        """Rescue onto a path other than ``on`` with a short queue that makes the deadline."""
+        return any(p.alive and p.index != on
+                   and queued[p.index] / p.rate() < self.spare_backlog * self.latency
+                   and p.predict_arrival(packet.size, now, queued[p.index]) <= packet.deadline
+                   for p in paths)
 
     def _last_chance(self, packet, arrival: float, path) -> bool:
         """A key frame's (or audio's) repair that could not be repaired again in time: its
