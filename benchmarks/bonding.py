@@ -3,8 +3,9 @@
 Per scenario × scheduler: on-time frame ratio (video frames complete before their deadline
 / frames sent), key-frame on-time ratio, decodable ratio (on time, and so is every frame it
 depends on back to its key frame: what a viewer sees intact), latency p50/p99 (capture to
-last packet), stalls (runs of two or more late video frames), and overhead (bytes on the
-wire / media bytes), and queue p95 (how far each packet's one-way delay stood above its
+last packet), stalls (runs of two or more late video frames), late (video frames not
+complete by their deadline, summed over the seeds: a ratio rounded to 0.01 % hides a frame or
+two), overhead (bytes on the wire / media bytes), and queue p95 (how far each packet's one-way delay stood above its
 path's lowest: the queues the sender built). ``--cc`` also varies what paces each path: the
 paths' delivery-rate model alone (``delivery``, the default) or capped by a congestion
 controller of ``strata_roq.cc``.
@@ -47,7 +48,13 @@ def _mean(results: list[dict]) -> dict:
                 "queue_p95_ms", "overhead"):
         out[key] = sum(r[key] for r in results) / len(results)
     out["stalls"] = round(sum(r["stalls"] for r in results) / len(results))
+    out["late"] = sum(late_frames(r) for r in results)
     return out
+
+
+def late_frames(result: dict) -> int:
+    """Video frames of one run not complete by their deadline."""
+    return round(result["frames"] * (1 - result["on_time"]))
 
 
 def main() -> None:
@@ -82,12 +89,12 @@ def main() -> None:
         print(f"(media rate {args.bitrate or 'per scenario'}, seeds {args.seeds or 'default'}"
               f"{': means over the seeds' if len(seeds) > 1 else ''})")
     print(f"{'scenario':22} {'scheduler':10} {'cc':9} {'on-time':>8} {'key':>7} {'decodable':>9} "
-          f"{'p50 ms':>7} {'p99 ms':>7} {'stalls':>6} {'queue p95':>9} {'overhead':>8}")
+          f"{'p50 ms':>7} {'p99 ms':>7} {'stalls':>6} {'late':>5} {'queue p95':>9} {'overhead':>8}")
     for r in results:
         print(f"{r['scenario']:22} {r['scheduler']:10} {r['cc']:9} {r['on_time']:8.2%} "
               f"{r['key_on_time']:7.1%} {r['decodable']:9.1%} "
               f"{r['latency_p50_ms']:7.0f} {r['latency_p99_ms']:7.0f} {r['stalls']:6d} "
-              f"{r['queue_p95_ms']:9.0f} {r['overhead']:8.2f}")
+              f"{r['late']:5d} {r['queue_p95_ms']:9.0f} {r['overhead']:8.2f}")
 
 
 if __name__ == "__main__":
