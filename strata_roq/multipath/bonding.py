@@ -391,9 +391,10 @@ class BondedSender:
         deadline, while an ACK merely late by two deviations still leaves time to send it
         another way. The original stays outstanding: a late ACK still counts."""
         watch = self._watch[path.index]
+        if not watch:
+            return
         overdue = self._overdue(path)
-        others = [p for p in self.paths if p.alive and p is not path]
-        rto = self._rto(path)
+        others = None                      # (worked out once something is overdue)
         while watch:
             t = watch[0]
             if t.id not in self._by_id:
@@ -402,6 +403,9 @@ class BondedSender:
             if now - t.sent_at <= overdue:
                 break
             watch.popleft()
+            if others is None:
+                others = [p for p in self.paths if p.alive and p is not path]
+                rto = self._rto(path)
             packet = t.packet
             if t.probe or packet.repair or packet.seq in self._delivered or not others:
                 continue
