@@ -4,25 +4,12 @@ stall when the output reproduces it."""
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-import sys
-
 import pytest
-
-_DIR = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 @pytest.fixture(scope="module")
-def bench():
-    sys.path.insert(0, str(_DIR))
-    try:
-        spec = importlib.util.spec_from_file_location("rate_step_real", _DIR / "rate_step_real.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(_DIR))
-    return module
+def bench(load_benchmark):
+    return load_benchmark("rate_step_real")
 
 
 def test_the_sources_own_cadence_is_not_a_stall(bench):

@@ -3,23 +3,6 @@ mean on-time ratio, printed to 0.01 %, cannot tell 1 late frame in 43,200 from 2
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-import sys
-
-_DIR = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def _bench():
-    sys.path.insert(0, str(_DIR))
-    try:
-        spec = importlib.util.spec_from_file_location("bonding_bench", _DIR / "bonding.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(_DIR))
-    return module
-
 
 def _run(late: int) -> dict:
     frames = 3600
@@ -29,8 +12,8 @@ def _run(late: int) -> dict:
             "overhead": 1.0, "stalls": 0}
 
 
-def test_late_frames_are_summed_over_the_seeds():
-    bench = _bench()
+def test_late_frames_are_summed_over_the_seeds(load_benchmark):
+    bench = load_benchmark("bonding")
     one, two = bench._mean([_run(0)] * 11 + [_run(1)]), bench._mean([_run(1)] * 2 + [_run(0)] * 10)
     assert f"{one['on_time']:.2%}" == f"{two['on_time']:.2%}" == "100.00%"   # cannot tell
     assert (one["late"], two["late"]) == (1, 2)
