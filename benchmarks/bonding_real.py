@@ -144,8 +144,7 @@ SETUP_LEAD = 6.0
 def run_real(scenario: Scenario, system: str, size: str = "640x360") -> dict:
     """One scenario over real sockets with one bonding system; returns the measures."""
     kind, _, variant = system.partition(":")
-    lead = SETUP_LEAD
-    epoch = time.time() + lead                 # the simulator's t = 0: the source starts
+    epoch = time.time() + SETUP_LEAD           # the simulator's t = 0: the source starts
     work = tempfile.mkdtemp(prefix="strata-bond-")
     budget_ms = int(scenario.latency * 1000)
     procs: list[Proc] = []
@@ -222,7 +221,7 @@ def run_real(scenario: Scenario, system: str, size: str = "640x360") -> dict:
             raise ValueError(f"unknown system {system!r}")
         late = time.time() - epoch
         if late > 0.2:
-            print(f"bonding_real: set-up took {lead + late:.1f} s, {late:.1f} s past the "
+            print(f"bonding_real: set-up took {SETUP_LEAD + late:.1f} s, {late:.1f} s past the "
                   "relays' epoch: the paths' events come that much early", file=sys.stderr)
         time.sleep(max(0.0, -late))
         src = Proc([*PY, "testsrc", "-o", f"udp://127.0.0.1:{media_port}", "--duration",
@@ -245,7 +244,7 @@ def run_real(scenario: Scenario, system: str, size: str = "640x360") -> dict:
         keys_missing = sorted(set(range(0, sent["frames"], scenario.gop))
                               - set(video.get("key_frame_indices", [])))
         return {"scenario": scenario.name, "system": system, "frames": sent["frames"],
-                "setup_s": round(lead + late, 2),
+                "setup_s": round(SETUP_LEAD + late, 2),
                 "on_time": on_time / sent["frames"] if sent["frames"] else 0.0,
                 "missing_frames": video.get("missing_frames"),
                 "key_missing": len(keys_missing),
