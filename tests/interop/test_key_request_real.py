@@ -58,9 +58,11 @@ def test_a_lost_reference_brings_a_key_frame_at_once(rig, delays):
                "references_lost", "key_frames_requested", "resets_sent", "resets_predicted",
                "resets_gop_tail", "stop_sending_received")) + f"; forced {encoder['keys_forced']}")
     if len(delays) == 1:
-        assert video["reference_missing"] <= 8 and video["corrupt"] == 0, why
-        # one path gives up a late frame whole: every whole picture decodes (the few the
-        # outage damaged may not)
+        # The picture in flight when the link went dark arrives cut (its first packets were
+        # already handed on when its stream was reset): the decoder conceals it and may flag it
+        # corrupt. No other picture may be (a CI run saw keys [0, 144], 1 damaged, 1 corrupt).
+        assert video["reference_missing"] <= 8 and video["corrupt"] <= video["damaged"] <= 2, why
+        # every whole picture decodes (the few the outage damaged may not)
         assert video["decoded"] >= video["frames"] - video["reference_missing"], video
     else:
         # bonded paths may deliver part of a picture the outage cut through
