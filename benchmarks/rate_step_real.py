@@ -12,7 +12,7 @@ a picture was held beyond its source spacing (over consecutive pictures out of t
 receiver: their gap there minus their gap leaving testsrc); a missing picture shows under
 "missing". No stall > one frame interval = nothing missing and "added" under one interval.
 "broken": pictures that arrived but cannot be shown intact (damaged, or predicted from a
-picture that was), from the probe's decoder.
+picture that was), from the probe's reference chain, each counted once.
 Each run is made without and with `receive --playout --playout-min MS` (a fixed cushion
 under the jitter buffer), so the step's latency bump can be absorbed by the receiver.
 
@@ -114,7 +114,14 @@ def run(work: str, playout_ms: int | None, queue: str) -> dict:
             "min": min(low), "mean": sum(low) / len(low), "back": back,
             "latency": report["latency_ms"], "gap": report["freezes"]["longest_gap_ms"],
             "missing": video["missing_frames"], "frames": video["frames"],
-            "broken": video["damaged"] + video["reference_missing"]}
+            "broken": broken(video)}
+
+
+def broken(video: dict) -> int:
+    """Pictures not shown intact, each once. For H.264 the probe's reference chain counts
+    them all — damaged ones and those predicted from a lost or damaged one — so adding
+    ``damaged`` counted the damaged ones twice."""
+    return max(video["reference_missing"], video["damaged"])
 
 
 def main() -> None:

@@ -72,6 +72,7 @@ class MediaProbe:
         self.repeated_frames = 0                        # stamped frames seen more than once
         self.indices: set[int] = set()
         self.key_indices: list[int] = []
+        self.broken_indices: list[int] = []   # stamped pictures not shown intact (see chain)
         self.stamped = 0
         self.freezes = 0
         self.longest_gap = 0.0
@@ -149,10 +150,12 @@ class MediaProbe:
             self.damaged_frames += 1
         au = self._scanner.scan(unit.data)
         self.kinds[au.kind.value] += 1
-        self.chain.check(au, damaged=unit.cc_error)
+        whole = self.chain.check(au, damaged=unit.cc_error)
         stamp = find_stamp(au.user_data)
         if stamp is not None:
             self.stamped += 1
+            if whole is False:
+                self.broken_indices.append(stamp.frame_index)
             self.indices.add(stamp.frame_index)
             latency = (unit.last_time - stamp.capture_time) * 1000.0
             if stamp.frame_index in self.latency_by_frame:
@@ -231,6 +234,8 @@ class MediaProbe:
                 "reference_missing": self.chain.damaged,
                 "reference_gaps": self.chain.gaps,
                 "damaged": self.damaged_frames,
+                # the stamped ones among them, by index (where in the stream they broke)
+                "broken_indices": self.broken_indices[:200],
                 "stamped": self.stamped,
                 "repeated": self.repeated_frames,
                 "first_index": min(self.indices) if self.indices else None,

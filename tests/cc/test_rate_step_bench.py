@@ -28,3 +28,10 @@ def test_pictures_the_source_probe_missed_are_left_out(bench):
     src = [[0, 3.0], [2, 3.0]]
     out = [[0, 320.0], [1, 500.0], [2, 321.0]]
     assert bench.added_hold(out, src) == pytest.approx(1.0)
+
+
+def test_a_broken_picture_counts_once(bench):
+    # 9 pictures arrived damaged; with the 9 predicted from them the chain counts 18
+    assert bench.broken({"damaged": 9, "reference_missing": 18}) == 18
+    # not H.264: no chain, the damaged ones are all it knows
+    assert bench.broken({"damaged": 3, "reference_missing": 0}) == 3

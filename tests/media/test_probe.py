@@ -83,3 +83,20 @@ def test_duplicated_frames_count_once_within_budgets():
     assert report["video"]["repeated"] >= 25
     assert report["latency_ms"]["count"] <= 30 and report["latency_ms"]["max"] < 200
     assert report["within_ms"]["500"] <= 30 and report["within_ms"]["100"] == 0
+
+
+def test_broken_pictures_are_listed_by_index_up_to_the_next_key_frame(make_datagrams):
+    datagrams, source = make_datagrams(60, gop=30, audio=None)
+    probe = MediaProbe(decode=False)
+    for i, d in enumerate(datagrams):
+        if 100 <= i < 110:                      # a loss inside a GOP
+            continue
+        probe.feed(d, 1000.0 + i * 0.001)
+    probe.finish()
+    video = probe.report()["video"]
+    broken = video["broken_indices"]
+    assert broken and broken == sorted(broken)
+    # the damaged picture and every one after it that arrived, up to the next key frame
+    end = min([k for k in video["key_frame_indices"] if k > broken[0]], default=60)
+    assert broken == [i for i in range(broken[0], end) if i not in video["missing_indices"]]
+    assert len(broken) == video["reference_missing"]    # every broken one here is stamped
