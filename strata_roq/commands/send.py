@@ -664,7 +664,9 @@ async def _send_bonded(args, source, targets) -> int:
                 driver.kick()
                 now = time.monotonic()
                 alive = [p.alive for p in paths]
-                capacity = [p.delivery_rate * 8 for p in paths]
+                # what each path is known to carry since its last capacity fall (the 2-s
+                # maximum would tell the encoder the pre-fall rate whenever a queue drains)
+                capacity = [p.carrying_rate * 8 for p in paths]
                 if rate is not None:
                     rate.update(alive, now, capacity)
                     if (told := rate.poll(now)) is not None:

@@ -372,6 +372,9 @@ class BondedDriver:
                           "lost": p.lost_packets, "deaths": p.deaths, "revivals": p.revivals,
                           "srtt_ms": round(p.srtt * 1000, 1) if p.srtt else None,
                           "rate_mbps": round(p.delivery_rate * 8 / 1e6, 2),
+                          # since its last capacity fall (what the encoder's rate counts on)
+                          "carrying_mbps": round(p.carrying_rate * 8 / 1e6, 2),
+                          "falls": p.falls,
                           # what the path is given: the model, capped by its controller
                           "pacing_mbps": round(self.sender.pacing_rate(p) * 8 / 1e6, 2),
                           "loss": round(p.loss.rate, 4),

@@ -3,7 +3,8 @@
 Fed with what was sent (:meth:`on_sent`) and what feedback said (:meth:`on_acked` with the
 receiver's arrival time, :meth:`on_lost`), a ``Path`` keeps: smoothed/min RTT, the one-way
 delay trend (arrival − send time against its minimum: clock offsets cancel), loss as a
-two-state Gilbert-Elliott estimate over recent packets, delivery rate, bytes in flight,
+two-state Gilbert-Elliott estimate over recent packets, delivery rate (a 2-s maximum, and
+the maximum since the last capacity fall: what the encoder may count on), bytes in flight,
 liveness (silent for ~2 RTT while data is outstanding → dead; the next feedback revives it)
 and optional radio metrics with a signal watermark. Schedulers read these; nothing here
 does I/O or reads a clock.
@@ -20,6 +21,23 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+
+#: Delivering under this share of its recent maximum while a queue stands: capacity fell.
+FALL_RATIO = 0.7
+#: The delivery maximum's window (s).
+RATE_WINDOW = 2.0
+
+
+def _windowed_max(samples: deque, sample: float, now: float) -> float:
+    """Max over the last RATE_WINDOW s, as a monotonic deque (rates decreasing from the
+    front): a sample below a newer one can never be the maximum again. O(1) per sample."""
+    while samples and samples[-1][1] <= sample:
+        samples.pop()
+    samples.append((now, sample))
+    while now - samples[0][0] > RATE_WINDOW:
+        samples.popleft()
+    return samples[0][1]
+
 
 @dataclass(slots=True)
 class LossEstimate:
@@ -113,6 +131,13 @@ class Path:
     _win_start: int = 0         # index in _acks of the oldest ack within the rate window
     _win_bytes: int = 0         # bytes of _acks[_win_start:]
     _rate_samples: deque = field(default_factory=lambda: deque())     # (time, rate)
+    #: bytes/s, the delivery maximum since the last capacity fall (see :meth:`_check_fall`):
+    #: what the path is known to carry now — the encoder's rate counts on this one
+    carrying_rate: float = 0.0
+    falls: int = 0                      # capacity falls seen (queue, delivery far under max)
+    _carrying_samples: deque = field(default_factory=lambda: deque())
+    _fall_since: float | None = None
+    _controller_resets: int = 0
 
     # -- feedback ---------------------------------------------------------------------
     def on_sent(self, size: int, now: float) -> None:
@@ -225,15 +250,42 @@ class Path:
         oldest = acks[start][0]
         if latest - oldest > 0.01:
             sample = (total - acks[-1][1]) / (latest - oldest)
-            # Max over the last 2 s, as a monotonic deque (rates decreasing from the front):
-            # a sample below a newer one can never be the maximum again. O(1) per ack.
-            samples = self._rate_samples
-            while samples and samples[-1][1] <= sample:
-                samples.pop()
-            samples.append((now, sample))
-            while now - samples[0][0] > 2.0:
-                samples.popleft()
-            self.delivery_rate = samples[0][1]
+            self.delivery_rate = _windowed_max(self._rate_samples, sample, now)
+            self.carrying_rate = _windowed_max(self._carrying_samples, sample, now)
+            self._check_fall(sample, window, now)
+        controller = self.controller
+        if controller is not None and getattr(controller, "resets", 0) != self._controller_resets:
+            # The controller saw capacity fall (bbr-rt): pace from what is left, and measure
+            # afresh from here (the rate window still spans acknowledgements from before).
+            # The old maximum paced the path at the old rate each time its queue drained
+            # for a moment; it queued again (real sockets, 8 → 2.5 Mbit/s: 16 losses).
+            self._controller_resets = controller.resets
+            self._restart(self._rate_samples, controller.bandwidth, now)
+            self.delivery_rate = controller.bandwidth
+            self._win_start, self._win_bytes = len(acks) - 1, acks[-1][1]
+
+    def _check_fall(self, sample: float, window: float, now: float) -> None:
+        """A capacity fall (a cell handover, 8 → 2.5 Mbit/s) restarts :attr:`carrying_rate`:
+        while a queue stands the bottleneck is busy, so what it delivers is what it can
+        carry now; under ``FALL_RATIO`` of the maximum for a whole rate window, the older
+        samples describe a path that is gone. (The scheduler's :attr:`delivery_rate` keeps
+        them: on the cellular drive a dip is often over within the window, and a maximum
+        restarted at every dip left the paths under-used when it was — STORM lost 9-16
+        frames in four seeds instead of none.)"""
+        if self.owd_excess < self.queue_target or sample >= FALL_RATIO * self.carrying_rate:
+            self._fall_since = None
+        elif self._fall_since is None:
+            self._fall_since = now
+        elif now - self._fall_since >= window:
+            self._restart(self._carrying_samples, sample, now)
+            self.carrying_rate = sample
+            self._fall_since = None
+            self.falls += 1
+
+    @staticmethod
+    def _restart(samples: deque, sample: float, now: float) -> None:
+        samples.clear()
+        samples.append((now, sample))
 
     # -- liveness and prediction -----------------------------------------------------------
     def check_alive(self, now: float, dead_after: float | None = None,

@@ -104,3 +104,53 @@ def test_a_burst_state_holds_while_busy_and_fades_once_the_path_is_idle():
     assert p.next_loss(now + 0.85) > 0.5
     # idle for longer than an RTT: the stationary rate, not a burst that never ends
     assert p.next_loss(now + 1.0) == pytest.approx(p.loss.rate) and p.loss.rate < 0.05
+
+
+def _bottleneck(p: Path, start: float, until: float, send_every: float, serve_every: float,
+                backlog: float = 0.0) -> float:
+    """1250-byte packets sent every ``send_every`` s through a bottleneck serving one every
+    ``serve_every`` s (a FIFO: the excess queues), acknowledged 20 ms after they arrive.
+    ``backlog``: when the bottleneck is next free. Returns it."""
+    t = start
+    free = max(backlog, start)
+    while t < until:
+        arrival = max(free, t) + serve_every
+        free = arrival
+        owd = arrival - t + 0.015
+        p.on_sent(1250, t)
+        p.on_acked(1250, t, arrival=t + owd, now=t + owd + 0.020)
+        t += send_every
+    return free
+
+
+def test_a_capacity_fall_restarts_what_the_path_is_known_to_carry():
+    p = Path("cell")
+    free = _bottleneck(p, 0.0, 3.0, 0.0016, 0.001)        # 6.25 Mbit/s offered, 10 carried
+    assert p.carrying_rate * 8 == pytest.approx(6.25e6, rel=0.05) and p.falls == 0
+    _bottleneck(p, 3.0, 3.6, 0.0016, 0.004, free)        # the cell falls to 2.5 Mbit/s
+    # the queue stands and the path delivers 2.5: what it carries follows within a window or
+    # two, not after the maximum's 2 s (the encoder was told the old rate again)
+    assert p.falls >= 1
+    assert p.carrying_rate * 8 == pytest.approx(2.5e6, rel=0.1)
+    # the scheduler's maximum keeps its window (a dip on a cellular path is often brief)
+    assert p.delivery_rate * 8 == pytest.approx(6.25e6, rel=0.05)
+
+
+def test_a_path_offered_less_keeps_its_maximum():
+    p = Path("cell")
+    _bottleneck(p, 0.0, 2.0, 0.0016, 0.001)              # 6.25 Mbit/s, no queue
+    _bottleneck(p, 2.0, 3.0, 0.004, 0.001)               # the media falls to 2.5: no queue
+    assert p.falls == 0 and p.carrying_rate * 8 == pytest.approx(6.25e6, rel=0.05)
+
+
+def test_a_controller_that_sees_the_fall_restarts_the_pacing_maximum():
+    from strata_roq.cc.bbr_rt import BbrController
+
+    p = Path("cell", controller=BbrController(initial_rate=780_000.0))
+    free = _bottleneck(p, 0.0, 3.0, 0.0016, 0.001)
+    assert p.delivery_rate * 8 == pytest.approx(6.25e6, rel=0.05)
+    _bottleneck(p, 3.0, 3.6, 0.0016, 0.004, free)
+    assert p.controller.resets >= 1
+    # paced from what is left, not from the 2-s maximum (that paced the path at the old rate
+    # again each time its queue drained for a moment)
+    assert p.delivery_rate * 8 == pytest.approx(2.5e6, rel=0.15)
