@@ -35,8 +35,11 @@ def test_ffmpeg_rist_to_strata_receive_decodes_cleanly(rig, tmp_path):
     dec = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(ts), "-f", "framemd5", "-"],
                          capture_output=True, text=True, timeout=60)
     assert dec.stderr.strip() == "", dec.stderr           # no decode errors at all
-    assert _frames(dec.stdout) == 180
     stats = rig.last_json(rx.finish()[1], "receive")
+    # a failure says whether the stream's tail reached us at all (a CI run on 7bab09b decoded
+    # 179 frames, no error; 23 local runs, some beside a CPU hog, all gave 180)
+    assert _frames(dec.stdout) == 180, {k: stats.get(k) for k in (
+        "received", "delivered", "missing", "lost", "dropped_late", "recovered_total")}
     assert stats["lost"] == 0 and stats["peers"][0]["cname"]
 
 
