@@ -48,6 +48,9 @@ class WindowedMin(WindowedMax):
 
 class RateController:
     name = "base"
+    #: Times the model restarted at a capacity fall (bbr-rt); its :attr:`pacing_rate` is then
+    #: what is left, and a path paced by the controller restarts its own maximum there too.
+    resets = 0
 
     def __init__(self, initial_rate: float = 125_000.0, mss: int = 1400) -> None:
         self.pacing_rate = initial_rate      # bytes/s

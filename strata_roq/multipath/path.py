@@ -254,14 +254,14 @@ class Path:
             self.carrying_rate = _windowed_max(self._carrying_samples, sample, now)
             self._check_fall(sample, window, now)
         controller = self.controller
-        if controller is not None and getattr(controller, "resets", 0) != self._controller_resets:
+        if controller is not None and controller.resets != self._controller_resets:
             # The controller saw capacity fall (bbr-rt): pace from what is left, and measure
             # afresh from here (the rate window still spans acknowledgements from before).
             # The old maximum paced the path at the old rate each time its queue drained
             # for a moment; it queued again (real sockets, 8 → 2.5 Mbit/s: 16 losses).
             self._controller_resets = controller.resets
-            self._restart(self._rate_samples, controller.bandwidth, now)
-            self.delivery_rate = controller.bandwidth
+            self._restart(self._rate_samples, controller.pacing_rate, now)
+            self.delivery_rate = controller.pacing_rate
             self._win_start, self._win_bytes = len(acks) - 1, acks[-1][1]
 
     def _check_fall(self, sample: float, window: float, now: float) -> None:
