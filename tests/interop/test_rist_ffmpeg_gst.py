@@ -17,30 +17,42 @@ def _frames(framemd5: str) -> int:
     return sum(1 for line in framemd5.splitlines() if line and not line.startswith("#"))
 
 
+# ffmpeg's rist:// sometimes closes before its last datagrams leave: in 3 of 44 local runs
+# the stream ended 1-4 datagrams (up to 4,136 bytes) short, with no receive-buffer or socket
+# error on the machine and one datagram fewer sent, so they never reached the wire.
+PEER_TAIL_CUT = 10 * 1316
+
+
 def test_ffmpeg_rist_to_strata_receive_decodes_cleanly(rig, tmp_path):
+    """What ffmpeg muxed arrives byte for byte. ffmpeg writes the same mux to a file through
+    its tee muxer; 7 s are sent and the first 6 s (180 pictures) must decode cleanly, so the
+    peer's close cutting its own last datagrams cannot reach the pictures checked."""
     rig.need("ffmpeg")
     rist_port, out_port = rig.free_port(even=True), rig.free_port()
     collector = rig.Collector(out_port)
     rx = rig.start(rig.strata("receive", "-i", f"rist://@127.0.0.1:{rist_port}?buffer=500",
-                              "-o", f"udp://127.0.0.1:{out_port}", "--duration", "10"),
+                              "-o", f"udp://127.0.0.1:{out_port}", "--duration", "12"),
                    ready="listening on")
-    enc = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-re", *FFMPEG_SRC, "-f", "mpegts",
-                          f"rist://127.0.0.1:{rist_port}"], capture_output=True, text=True,
-                         timeout=60)
+    sent = tmp_path / "sent.ts"
+    src = [*FFMPEG_SRC[:FFMPEG_SRC.index("-t")], "-t", "7", *FFMPEG_SRC[FFMPEG_SRC.index("-t") + 2:]]
+    enc = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-re", *src, "-map", "0", "-f", "tee",
+                          f"[f=mpegts]rist://127.0.0.1:{rist_port}|[f=mpegts]{sent}"],
+                         capture_output=True, text=True, timeout=60)
     # ffmpeg 5.1 reports a harmless "Generic error in an external library" on closing rist://
     assert "rror" not in enc.stderr.replace("Generic error in an external library", "") \
         .replace("Error closing file", ""), enc.stderr
-    ts = tmp_path / "received.ts"
-    ts.write_bytes(b"".join(collector.wait()))
-    dec = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(ts), "-f", "framemd5", "-"],
-                         capture_output=True, text=True, timeout=60)
-    assert dec.stderr.strip() == "", dec.stderr           # no decode errors at all
+    got, want = b"".join(collector.wait()), sent.read_bytes()
     stats = rig.last_json(rx.finish()[1], "receive")
-    # a failure says whether the stream's tail reached us at all (a CI run on 7bab09b decoded
-    # 179 frames, no error; 23 local runs, some beside a CPU hog, all gave 180)
-    assert _frames(dec.stdout) == 180, {k: stats.get(k) for k in (
-        "received", "delivered", "missing", "lost", "dropped_late", "recovered_total")}
-    assert stats["lost"] == 0 and stats["peers"][0]["cname"]
+    counts = {k: stats.get(k) for k in ("received", "delivered", "missing", "lost", "dropped_late")}
+    assert got == want[:len(got)], counts                 # nothing lost, changed or reordered
+    assert len(got) >= len(want) - PEER_TAIL_CUT, (len(got), len(want), counts)
+    ts = tmp_path / "received.ts"
+    ts.write_bytes(got)
+    dec = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(ts), "-frames:v", "180",
+                          "-f", "framemd5", "-"], capture_output=True, text=True, timeout=60)
+    assert dec.stderr.strip() == "", dec.stderr           # no decode errors at all
+    assert _frames(dec.stdout) == 180
+    assert stats["lost"] == 0 and stats["missing"] == 0 and stats["peers"][0]["cname"]
 
 
 def test_strata_send_to_ffmpeg_rist_decodes_cleanly(rig):
