@@ -48,8 +48,8 @@ class WindowedMin(WindowedMax):
 
 class RateController:
     name = "base"
-    #: Times the model restarted at a capacity fall (bbr-rt); its :attr:`pacing_rate` is then
-    #: what is left, and a path paced by the controller restarts its own maximum there too.
+    #: Times the model restarted at a capacity fall. Only bbr-rt restarts; its ``bandwidth``
+    #: is then the rate measured since the fall, where a path it paces restarts its maximum.
     resets = 0
 
     def __init__(self, initial_rate: float = 125_000.0, mss: int = 1400) -> None:

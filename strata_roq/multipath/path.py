@@ -260,8 +260,8 @@ class Path:
             # The old maximum paced the path at the old rate each time its queue drained
             # for a moment; it queued again (real sockets, 8 → 2.5 Mbit/s: 16 losses).
             self._controller_resets = controller.resets
-            self._restart(self._rate_samples, controller.pacing_rate, now)
-            self.delivery_rate = controller.pacing_rate
+            self._restart(self._rate_samples, controller.bandwidth, now)
+            self.delivery_rate = controller.bandwidth
             self._win_start, self._win_bytes = len(acks) - 1, acks[-1][1]
 
     def _check_fall(self, sample: float, window: float, now: float) -> None:
