@@ -39,7 +39,8 @@ class AggregateRate:
         # and a delivery rate over one short round swings with the video's frame bursts —
         # a path carrying 2 of 4 Mbit/s read as anything from 1.5 to 2.5.
         self.paths = [EncoderRate(share, max_bps=1e12, min_bps=min(50_000.0, share),
-                                  min_round=PATH_ROUND) for _ in range(paths)]
+                                  min_round=PATH_ROUND, drives_encoder=False)
+                      for _ in range(paths)]
         # The margin leaves room for what the encoder adds to its video target (audio, TS and
         # RTP headers: ~10 %) — with several paths at their edge, that is a queue on each.
         self.signal = RateSignal(floor=min_bps, margin=0.9)

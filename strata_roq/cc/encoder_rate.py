@@ -16,6 +16,12 @@ never a leap into a queue — or up to ``demand_bps``, the source's full rate, w
 sender itself holds part of the media back. When feedback stops (the path died, the reports are lost) the
 signal halves every ``silence`` seconds: sending at the old rate into a dead path helps
 nobody.
+
+The signal is the encoder's *video* target, and what it sends is more (audio, TS and RTP
+headers: :attr:`wire_ratio`, measured). Once a standing queue measured the path's
+capacity, the rate that fits is that capacity over the ratio: the signal's plateau, which
+it climbs past slowly (:class:`~strata_roq.cc.rate_signal.RateSignal`). Without it the
+signal ran ~10 % past the fit before each queue was seen, a sawtooth of ±10 %.
 """
 
 from __future__ import annotations
@@ -35,15 +41,25 @@ CAPACITY_FRESH = 3.0
 #: Feedback before the estimate may move the signal (s): the first rounds see a
 #: connection still starting (handshake, the first key frame, QUIC's slow start).
 WARMUP = 0.3
+#: What the encoder sends over what it was told is measured over spans this long (s), and
+#: smoothed over about ten of them; taken within [1, MAX_WIRE_RATIO].
+RATIO_SPAN = 0.2
+MAX_WIRE_RATIO = 1.5
 
 
 class EncoderRate:
     def __init__(self, initial_bps: float, *, max_bps: float | None = None,
                  min_bps: float = 200_000.0, headroom: float = 1.5, repeat: float = 0.25,
                  silence: float = 1.0, controller: GradientController | None = None,
-                 signal: RateSignal | None = None, min_round: float = 0.01) -> None:
+                 signal: RateSignal | None = None, min_round: float = 0.01,
+                 drives_encoder: bool = True) -> None:
         self.max_bps = max_bps or initial_bps
         self.min_bps = min_bps
+        #: Its signal is what an encoder is told (one path). False for a bonded sender's
+        #: per-path estimators: only their :attr:`instant_bps` counts, and what a path
+        #: carries over its own signal says nothing of the media's overhead (the aggregate
+        #: measures that itself).
+        self.drives_encoder = drives_encoder
         self.headroom = headroom
         self.silence = silence
         self.controller = controller or GradientController(initial_rate=initial_bps / 8,
@@ -66,6 +82,10 @@ class EncoderRate:
         self._first_feedback: float | None = None
         self._heard: float | None = None      # the last report (the silence rule moves
                                               # ``_last_feedback`` on as it halves)
+        #: bytes sent over the rate told (the media's overhead on the encoder's target)
+        self.wire_ratio = 1.0
+        self._span_bytes = 0
+        self._span_start: float | None = None
 
     def on_sent(self, seq: int, size: int, now: float) -> None:
         sent = self._sent
@@ -73,6 +93,16 @@ class EncoderRate:
         if len(sent) > 8192:                 # never acknowledged: forget the oldest
             sent.popitem(last=False)
         self.controller.on_sent(size, now)
+        if not self.drives_encoder:
+            return
+        self._span_bytes += size
+        if self._span_start is None:
+            self._span_start = now
+        elif now - self._span_start >= RATIO_SPAN:
+            told = self.rate_bps * (now - self._span_start) / 8
+            ratio = min(MAX_WIRE_RATIO, max(1.0, self._span_bytes / told))
+            self.wire_ratio += 0.1 * (ratio - self.wire_ratio)
+            self._span_bytes, self._span_start = 0, now
 
     def on_feedback(self, arrivals, now: float) -> None:
         """``arrivals``: (RTP seq, arrival time or None) pairs from one CCFB report; arrival
@@ -104,10 +134,18 @@ class EncoderRate:
             if ctrl.standing_queue > ctrl.target:
                 # A queue stands (the capacity fell under a higher rate): sending at 0.9 ×
                 # the delivery rate would drain it at a trickle, the pictures behind it late
-                # for seconds. Drain it within DRAIN seconds instead (at least half speed).
+                # for seconds. Drain it within DRAIN seconds instead (at least half speed):
+                # a share of what the bottleneck serves (its capacity while fresh: a round's
+                # delivery swings with the pictures, and the cut followed it down), less
+                # what the encoder sends on top of what it is told.
                 share = max(0.5, 1.0 - ctrl.standing_queue / DRAIN)
-                ctrl.pacing_rate = min(ctrl.pacing_rate, share * ctrl.delivery_rate)
+                capacity = self.capacity_bps(now) if self.drives_encoder else None
+                served = capacity / 8 if capacity is not None else ctrl.delivery_rate
+                ctrl.pacing_rate = min(ctrl.pacing_rate, share * served / self.wire_ratio)
         self.instant_bps = max(self.min_bps, ctrl.pacing_rate * 8)
+        capacity = self.capacity_bps(now)
+        if capacity is not None and self.drives_encoder:
+            self.signal.plateau = capacity / self.wire_ratio
         self.rate_bps = self.signal.update(min(self.max_bps, self.instant_bps))
 
     def capacity_bps(self, now: float) -> float | None:

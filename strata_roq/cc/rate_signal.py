@@ -6,6 +6,12 @@ next dip will undo). Signalled rate = min(instant, EWMA) — so it follows every
 one update and climbs smoothly — times a safety ``margin`` for FEC/retransmission headroom,
 changed only when it moves by more than ``deadband`` (encoders dislike constant
 re-targeting).
+
+A ``plateau`` (bit/s, set by the owner: the last rate measured to fit the path) slows the
+climb where the last overshoot happened, as CUBIC does near its last maximum: within
+``band`` above it the EWMA gains at most ``creep`` of it per update, so a queue is caught
+a few per cent over the fit instead of after the signal ran 10 % past it; further up the
+climb is quick again (the capacity has grown).
 """
 
 from __future__ import annotations
@@ -13,11 +19,14 @@ from __future__ import annotations
 
 class RateSignal:
     def __init__(self, alpha: float = 0.05, margin: float = 0.9, deadband: float = 0.03,
-                 floor: float = 100_000.0) -> None:
+                 floor: float = 100_000.0, band: float = 0.1, creep: float = 0.005) -> None:
         self.alpha = alpha            # EWMA weight per update (updates every ~50 ms)
         self.margin = margin
         self.deadband = deadband
         self.floor = floor            # bit/s: never ask an encoder for less
+        self.band = band
+        self.creep = creep            # share of the plateau per update, within the band
+        self.plateau: float | None = None
         self.ewma: float | None = None
         self.signalled: float | None = None
         self.changes = 0
@@ -29,7 +38,11 @@ class RateSignal:
         elif instant < self.ewma:
             self.ewma = instant                              # down at once
         else:
-            self.ewma += self.alpha * (instant - self.ewma)  # up slowly
+            rise = self.alpha * (instant - self.ewma)        # up slowly
+            top = self.plateau
+            if top is not None and self.ewma + rise > top and self.ewma < top * (1 + self.band):
+                rise = min(rise, max(top - self.ewma, 0.0) + self.creep * top)
+            self.ewma += rise
         target = max(self.floor, min(instant, self.ewma) * self.margin)
         if self.signalled is None or target < self.signalled or \
                 abs(target - self.signalled) > self.deadband * self.signalled:

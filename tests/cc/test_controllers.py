@@ -155,3 +155,21 @@ def test_bbr_rt_application_limited_samples_never_lower_the_model():
 
     assert run(app_limited=True) > 800_000
     assert run(app_limited=False) < 300_000
+
+
+def test_rate_signal_passes_its_plateau_slowly_then_climbs_quickly():
+    # CUBIC's shape: the last rate that fit is approached at the EWMA's pace, passed by at
+    # most ``creep`` of it per update within ``band``, and left behind quickly above that.
+    s = RateSignal(alpha=0.2, margin=1.0, deadband=0.0, floor=0, band=0.1, creep=0.005)
+    s.plateau = 4e6
+    s.update(3e6)
+    steps = [s.update(10e6) for _ in range(40)]
+    first_over = next(i for i, v in enumerate(steps) if v > 4e6)
+    assert first_over <= 3                               # up to the plateau at EWMA speed
+    within = [b - a for a, b in zip(steps, steps[1:]) if 4e6 <= a < 4.4e6]
+    assert len(within) >= 19 and max(within) <= 0.005 * 4e6 + 1   # 0.5 % per update
+    above = [b - a for a, b in zip(steps, steps[1:]) if a >= 4.4e6]
+    assert above and above[0] > 0.2 * 1e6                # the EWMA's pace again
+    free = RateSignal(alpha=0.2, margin=1.0, deadband=0.0, floor=0)
+    free.update(3e6)
+    assert [free.update(10e6) for _ in range(8)][-1] > 8e6   # no plateau: no creep
