@@ -17,7 +17,7 @@ def _frames(framemd5: str) -> int:
     return sum(1 for line in framemd5.splitlines() if line and not line.startswith("#"))
 
 
-# ffmpeg's rist:// sometimes closes before its last datagrams leave: in 3 of 44 local runs
+# ffmpeg's rist:// sometimes closes before its last datagrams leave: in 3 of 32 local runs
 # the stream ended 1-4 datagrams (up to 4,136 bytes) short, with no receive-buffer or socket
 # error on the machine and one datagram fewer sent, so they never reached the wire.
 PEER_TAIL_CUT = 10 * 1316
