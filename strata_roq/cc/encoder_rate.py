@@ -122,6 +122,9 @@ class EncoderRate:
                 continue                     # reported before (reports overlap)
             self.acked += 1
             ctrl.on_ack(item[1], item[0], arrival, now)
+        # what the bottleneck served while a queue stood (bit/s), if lately measured: only
+        # an estimator whose signal an encoder follows drains from it and sets its plateau
+        capacity = self.capacity_bps(now) if self.drives_encoder else None
         if now - self._first_feedback < WARMUP:
             ctrl.pacing_rate = max(ctrl.pacing_rate, self.rate_bps / 8)   # hold the start rate
         elif ctrl.delivery_rate > 0:
@@ -139,12 +142,10 @@ class EncoderRate:
                 # delivery swings with the pictures, and the cut followed it down), less
                 # what the encoder sends on top of what it is told.
                 share = max(0.5, 1.0 - ctrl.standing_queue / DRAIN)
-                capacity = self.capacity_bps(now) if self.drives_encoder else None
                 served = capacity / 8 if capacity is not None else ctrl.delivery_rate
                 ctrl.pacing_rate = min(ctrl.pacing_rate, share * served / self.wire_ratio)
         self.instant_bps = max(self.min_bps, ctrl.pacing_rate * 8)
-        capacity = self.capacity_bps(now)
-        if capacity is not None and self.drives_encoder:
+        if capacity is not None:
             self.signal.plateau = capacity / self.wire_ratio
         self.rate_bps = self.signal.update(min(self.max_bps, self.instant_bps))
 
