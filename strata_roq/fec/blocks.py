@@ -119,7 +119,7 @@ class FecSender:
         if block is None:
             block = self.open[cls] = self._new_block(cls, now, packet.deadline)
         self._join(block, packet)
-        if block.k >= self.max_k:
+        if len(block.seqs) >= self.max_k:
             out += self._close(block, now)
         return out
 
@@ -246,14 +246,17 @@ class FecSender:
             block.in_flight[path] += 1
 
     def on_outcome(self, path: int, packet: SchedPacket, lost: bool, now: float) -> None:
+        """Called for every packet acknowledged or declared lost, so kept lean."""
         self.estimators[path].observe(lost, now)
         self.bursts[path].observe(lost, now)
-        block = self.block_of.get(packet.seq)
+        seq = packet.seq
+        block = self.block_of.get(seq)
         if block is None:
             return
-        if block.in_flight[path] > 0:
-            block.in_flight[path] -= 1
-        (block.lost if lost else block.delivered).add(packet.seq)
+        in_flight = block.in_flight
+        if in_flight[path] > 0:
+            in_flight[path] -= 1
+        (block.lost if lost else block.delivered).add(seq)
 
     def covers(self, packet: SchedPacket) -> bool:
         """Whether the receiver can still rebuild ``packet`` from its block (no ARQ needed)."""

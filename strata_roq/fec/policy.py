@@ -9,13 +9,14 @@ what it says on average.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 
-from strata_roq.fec.gilbert import block_loss, combine
+from strata_roq.fec.gilbert import LossWalk, combine
 
 MODES = ("off", "static", "adaptive", "uep", "xor")
 #: Packet classes the policy table knows; a frame's class comes from its kind.
@@ -48,12 +49,22 @@ def fec_headroom(backlog: float, most: float, full_at: float = 0.1) -> float:
 
 def adaptive_repairs(k: int, models: list[tuple[float, float, float]], target: float,
                      limit: int | None = None) -> int:
-    """See :func:`_adaptive`; the channel parameters are rounded (two significant digits,
-    shares to 5 %) so the answer is cached: blocks close many times a second and the
-    estimates move slowly."""
-    key = tuple(sorted((round(share * 20) / 20, float(f"{p:.2g}"), float(f"{r:.2g}"))
+    """See :func:`_adaptive`; the channel parameters are put on a grid so the answer is
+    cached (blocks close many times a second and the estimates move slowly): shares to 5 %,
+    ``p`` rounded *up* and ``r`` *down* to a step of 1/16 decade (≤ 15 %), so the grid
+    never predicts less loss, or shorter bursts, than the estimate."""
+    key = tuple(sorted((round(share * 20) / 20, _grid(p, math.ceil), _grid(r, math.floor))
                        for share, p, r in models))
     return _adaptive(k, key, target, limit if limit is not None else 2 * k + 4)
+
+
+def _grid(x: float, rounding) -> float:
+    if x <= 0.0:
+        return 0.0
+    return min(1.0, 10.0 ** (rounding(math.log10(x) * GRID_STEPS) / GRID_STEPS))
+
+
+GRID_STEPS = 16          # grid points per decade of p and r
 
 
 @lru_cache(maxsize=4096)
@@ -62,17 +73,18 @@ def _adaptive(k: int, models: tuple, target: float, limit: int) -> int:
     packets still missing after decoding, per source packet — is ≤ ``target``. A block with
     ``j`` > ``r`` losses among its ``n = k + r`` symbols cannot be decoded and keeps about
     ``j·k/n`` of its sources missing. ``models``: (share of the block's packets, p, r) per
-    path carrying it."""
+    path carrying it; each path's chain is walked once for every length tried."""
+    walks = [(share, LossWalk(p, rr)) for share, p, rr in models]
     for r in range(limit + 1):
         n = k + r
         parts = []
-        for share, p, rr in models:
+        for share, walk in walks:
             m = int(round(share * n))
             if m:
-                parts.append(block_loss(m, p, rr))
+                parts.append(walk.row(m))
         dist = combine(parts) if parts else np.ones(1)
-        j = np.arange(len(dist))
-        unrecovered = float((dist[r + 1:] * j[r + 1:]).sum()) / n   # per source packet
+        tail = dist[r + 1:]
+        unrecovered = float(tail @ np.arange(r + 1, r + 1 + len(tail))) / n  # per source
         if unrecovered <= target:
             return r
     return limit

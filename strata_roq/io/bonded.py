@@ -117,6 +117,8 @@ class BondedDriver:
         self.fec = fec                           # a FecSender, or None
         self._fec_seq = 0                        # RTP seq of repair packets
         self._fec_skipped = 0                    # blocks whose bytes were already forgotten
+        #: indices of the live paths, as of the last step (read for every packet FEC groups)
+        self._live = [p.index for p in paths]
         if fec is not None:
             sender.fec = fec
             fec.on_repairs = self._make_repairs
@@ -183,8 +185,7 @@ class BondedDriver:
         self._data[packet.seq] = data
         if self.rate is not None:
             self.rate.on_media(len(data), now)
-        repairs = self.fec.add(packet, now, [p.index for p in self.paths if p.alive]) \
-            if self.fec is not None else ()
+        repairs = self.fec.add(packet, now, self._live) if self.fec is not None else ()
         self.sender.push(packet, now)
         for repair in repairs:
             self.sender.push(repair, now)
@@ -281,6 +282,7 @@ class BondedDriver:
                 self.rate.on_sent(t.path, rtp_seq, len(data), now)
             sent_on.add(t.path)
         ended = self._finish_frames(now)
+        self._live = [p.index for p in self.paths if p.alive]
         for i, proto in enumerate(self.protocols):
             if proto is None:
                 continue

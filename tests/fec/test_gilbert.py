@@ -83,3 +83,22 @@ def test_burst_detector_bad_after_four_in_a_row_and_back_after_five_clean_second
     d.observe(False, 2.1)
     assert d.update(5.0)                  # < 5 s since the burst
     assert not d.update(5.1)
+
+
+def test_a_loss_walk_gives_every_lengths_distribution():
+    from strata_roq.fec.gilbert import LossWalk
+    for p, r in ((0.02, 0.25), (0.1, 0.9), (0.0, 1.0), (0.3, 0.05)):
+        walk = LossWalk(p, r)
+        for m in (5, 3, 30, 0, 17, 1):              # in any order, extending as it goes
+            assert np.allclose(walk.row(m), block_loss(m, p, r), atol=1e-15)
+
+
+def test_memory_is_bounded_by_the_window_not_the_packet_rate():
+    g = GilbertElliott(window=5.0, slot=0.1)
+    for i in range(100_000):                      # 20,000 packets a second for 5 s
+        g.observe(i % 97 == 0, i * 5e-5)
+    assert len(g._slots) <= 51                    # noqa: SLF001 - what it keeps
+    assert g.samples == 100_000 and abs(g.loss_rate - 1 / 97) < 2e-3
+    for i in range(1000):
+        g.observe(False, 20.0 + i * 1e-3)          # 15 s later: the old slots are gone
+    assert g.samples == 1000 and len(g._slots) <= 11  # noqa: SLF001

@@ -62,3 +62,29 @@ def test_table_parsing():
         parse_table("bframe=2")
     with pytest.raises(ValueError, match="not a number"):
         parse_table("key=lots")
+
+
+def _exact_repairs(k, models, target, limit):
+    """The residual-loss search, walked afresh for every length with the exact estimates."""
+    import numpy as np
+
+    from strata_roq.fec.gilbert import block_loss, combine
+    for r in range(limit + 1):
+        n = k + r
+        parts = [block_loss(round(share * n), p, rr) for share, p, rr in models
+                 if round(share * n)]
+        dist = combine(parts)
+        j = np.arange(len(dist))
+        if (dist[r + 1:] * j[r + 1:]).sum() / n <= target:
+            return r
+    return limit
+
+
+@pytest.mark.parametrize("loss,burst", [(0.001, 1), (0.01, 1), (0.02, 3), (0.05, 2), (0.1, 6)])
+def test_the_cached_grid_never_plans_less_repair_than_the_exact_estimate(loss, burst):
+    for k in (5, 30, 59):
+        for models in (_model(loss, burst), [(0.5, *_model(loss, burst)[0][1:]),
+                                             (0.5, *_model(loss / 2, 1)[0][1:])]):
+            exact = _exact_repairs(k, models, 1e-4, 2 * k)
+            planned = adaptive_repairs(k, models, 1e-4, limit=2 * k)
+            assert exact <= planned <= exact + max(2, exact // 5)
