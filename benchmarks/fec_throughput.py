@@ -4,7 +4,8 @@ pipeline itself (BondedDriver + BondedSender + storm over two paths: sinks that 
 everything, or real aioquic connections in memory; acknowledgements 10 ms later) with FEC
 off and on, so the cost FEC adds to sending shows as a ratio. Pipeline figures are CPU time
 of the sender's work (the in-process receiver's share is measured and shown apart); each
-mode runs ``--repeat`` times interleaved and its best run counts.
+mode runs ``--repeat`` times interleaved: the best run of each and the median of the per-round
+ratios are printed.
 
 Encode = build one block's repair symbols from its source packets; decode = rebuild a block
 from its surviving sources and enough repair symbols with ``loss`` of the sources missing.
@@ -15,6 +16,7 @@ from its surviving sources and enough repair symbols with ``loss`` of the source
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import random
 import sys
@@ -172,6 +174,7 @@ def pipeline(fec_mode: str, packets: int, quic: bool = False) -> tuple[float, fl
     sender.poll = poll_and_ack
     payload = bytes(1316)
     frame = None
+    gc.collect()                           # not the previous run's garbage
     start = time.process_time()            # CPU time: a busy neighbour does not count
     for n in range(packets):
         now = n * 0.0005                    # 2000 packets/s of virtual time = 21 Mbit/s
@@ -201,7 +204,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--loss", type=float, default=0.1)
     ap.add_argument("--packets", type=int, default=20000, help="for the pipeline figures")
-    ap.add_argument("--repeat", type=int, default=3, help="pipeline runs per mode")
+    ap.add_argument("--repeat", type=int, default=5, help="pipeline rounds (each runs every mode)")
     args = ap.parse_args()
     rng = random.Random(1)
     print(f"{'coder':28} {'encode Mbit/s':>14} {'decode Mbit/s':>14}")
@@ -236,21 +239,23 @@ def main() -> None:
     modes = ("off", "static", "adaptive")
     for quic, label in ((False, "core only"), (True, "over aioquic")):
         print()
-        best: dict[str, tuple[float, float, float]] = {}
-        for _ in range(args.repeat):            # interleaved; each mode's best run counts
-            for mode in modes:
-                run = pipeline(mode, args.packets, quic)
-                best[mode] = max(best.get(mode, run), run)
+        rounds = [{mode: pipeline(mode, args.packets, quic) for mode in modes}   # interleaved
+                  for _ in range(args.repeat)]
+        best = {mode: max(r[mode] for r in rounds) for mode in modes}
         off, off_wire, off_both = best["off"]
         print(f"{f'pipeline ({label}), FEC off':34} {off:8.0f} Mbit/s of media "
               f"({off_wire:.0f} on the wire)" + (f"; both ends: {off_both:.0f}" if quic else ""))
         for mode in modes[1:]:
             on, wire, both = best[mode]
+            # this VM's speed drifts by up to ~25 % between runs: the ratio within each round
+            # (the modes run back to back), its median over the rounds, is the steadier figure
+            ratios = sorted(r[mode][0] / r["off"][0] for r in rounds)
             print(f"{f'pipeline ({label}), FEC {mode}':34} {on:8.0f} Mbit/s of media "
                   f"({on / off:.2f}x FEC off; target >= 0.8x), {wire:.0f} on the wire "
                   f"({wire / off_wire:.2f}x)"
-                  + (f"; both ends: {both:.0f} ({both / off_both:.2f}x)" if quic else ""),
-                  flush=True)
+                  + (f"; both ends: {both:.0f} ({both / off_both:.2f}x)" if quic else "")
+                  + f"; per round {ratios[0]:.2f}-{ratios[-1]:.2f}x, "
+                  f"median {ratios[len(ratios) // 2]:.2f}x", flush=True)
 
 if __name__ == "__main__":
     main()
