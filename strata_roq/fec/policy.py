@@ -47,11 +47,14 @@ def fec_headroom(backlog: float, most: float, full_at: float = 0.1) -> float:
     return most * min(1.0, max(0.1, 1.0 - backlog / full_at))
 
 
+GRID_STEPS = 16          # grid points per decade of the cached channel parameters p and r
+
+
 def adaptive_repairs(k: int, models: list[tuple[float, float, float]], target: float,
                      limit: int | None = None) -> int:
     """See :func:`_adaptive`; the channel parameters are put on a grid so the answer is
     cached (blocks close many times a second and the estimates move slowly): shares to 5 %,
-    ``p`` rounded *up* and ``r`` *down* to a step of 1/16 decade (≤ 15 %), so the grid
+    ``p`` rounded *up* and ``r`` *down* to a step of 1/16 decade (≤ 16 %), so the grid
     never predicts less loss, or shorter bursts, than the estimate."""
     key = tuple(sorted((round(share * 20) / 20, _grid(p, math.ceil), _grid(r, math.floor))
                        for share, p, r in models))
@@ -62,9 +65,6 @@ def _grid(x: float, rounding) -> float:
     if x <= 0.0:
         return 0.0
     return min(1.0, 10.0 ** (rounding(math.log10(x) * GRID_STEPS) / GRID_STEPS))
-
-
-GRID_STEPS = 16          # grid points per decade of p and r
 
 
 @lru_cache(maxsize=4096)
