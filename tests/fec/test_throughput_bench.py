@@ -30,3 +30,12 @@ def test_pipeline_sends_media_and_repair(bench, quic):
         assert both_ends < media        # the receiver's share is measured apart from it
     else:
         assert both_ends == media       # sinks: no receiver
+
+
+def test_the_unencoded_bound_skips_only_the_encoding(bench):
+    from strata_roq.fec import raptor
+    real = raptor.raptorq
+    media, wire, _ = bench.pipeline("static-unencoded", 600)
+    assert raptor.raptorq is real                              # put back after the run
+    static_media, static_wire, _ = bench.pipeline("static", 600)
+    assert wire / media == pytest.approx(static_wire / static_media, rel=0.01)  # same repair
