@@ -10,7 +10,7 @@ ratios are printed.
 Encode = build one block's repair symbols from its source packets; decode = rebuild a block
 from its surviving sources and enough repair symbols with ``loss`` of the sources missing.
 
-    .venv/bin/python benchmarks/fec_throughput.py [--seconds 2] [--repeat 3]
+    .venv/bin/python benchmarks/fec_throughput.py [--seconds 2] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -274,8 +274,7 @@ def main() -> None:
             # this VM's speed drifts by up to ~25 % between runs: the ratio within each round
             # (the modes run back to back), its median over the rounds, is the steadier figure
             ratios = sorted(r[mode][0] / r["off"][0] for r in rounds)
-            name = "static, unencoded" \
-                if mode == "static-unencoded" else mode
+            name = mode.replace("-", ", ")            # static-unencoded: the bound
             print(f"{f'pipeline ({label}), FEC {name}':48} {on:8.0f} Mbit/s of media "
                   f"({on / off:.2f}x FEC off; target >= 0.8x), {wire:.0f} on the wire "
                   f"({wire / off_wire:.2f}x)"
