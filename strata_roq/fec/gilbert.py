@@ -93,33 +93,22 @@ class GilbertElliott:
 def block_loss(n: int, p: float, r: float, from_state: bool | None = None) -> np.ndarray:
     """Loss-count distribution of ``n`` packets over a Gilbert chain (p: good→bad, r:
     bad→good; the bad state loses every packet)."""
-    if from_state is None:
-        bad0 = p / (p + r) if p + r > 0 else 0.0
-    else:
-        # the state of the packet *before* the block; step once into the first packet
-        bad0 = (1 - r) if from_state else p
-    good = np.zeros(n + 1)     # good[j]: P(current packet in good, j losses so far)
-    bad = np.zeros(n + 1)
-    if n == 0:
-        return np.ones(1)
-    good[0] = 1.0 - bad0       # first packet
-    bad[1] = bad0
-    for _ in range(n - 1):
-        g_next = good * (1 - p) + bad * r                 # into good: no new loss
-        b_next = np.zeros(n + 1)
-        b_next[1:] = (good * p + bad * (1 - r))[:-1]      # into bad: one more loss
-        good, bad = g_next, b_next
-    return good + bad
+    return LossWalk(p, r, from_state).row(n)
 
 
 class LossWalk:
-    """:func:`block_loss` from the stationary mix for growing lengths: ``row(m)`` walks the
-    chain on from the longest length asked so far, so an adaptive policy trying lengths
-    ``k``, ``k + 1``, … walks it once, not once per length."""
+    """:func:`block_loss` for growing lengths: ``row(m)`` walks the chain on from the longest
+    length asked so far, so an adaptive policy trying lengths ``k``, ``k + 1``, … walks it
+    once, not once per length. Starts from the stationary state mix unless ``from_state``
+    (the packet before the block lost or not) is given."""
 
-    def __init__(self, p: float, r: float) -> None:
+    def __init__(self, p: float, r: float, from_state: bool | None = None) -> None:
         self.p, self.r = p, r
-        bad0 = p / (p + r) if p + r > 0 else 0.0
+        if from_state is None:
+            bad0 = p / (p + r) if p + r > 0 else 0.0
+        else:             # the state of the packet *before* the block: step once into the first
+            bad0 = (1 - r) if from_state else p
+        # good[j] / bad[j]: P(the current packet is in that state, j losses so far)
         self._good = np.array([1.0 - bad0, 0.0])     # after the first packet
         self._bad = np.array([0.0, bad0])
         self._rows = [np.ones(1), self._good + self._bad]
@@ -129,8 +118,8 @@ class LossWalk:
         rows, p, r = self._rows, self.p, self.r
         while len(rows) <= m:
             good, bad = self._good, self._bad
-            into_bad = good * p + bad * (1 - r)
-            self._good = np.append(good * (1 - p) + bad * r, 0.0)
+            into_bad = good * p + bad * (1 - r)                     # one more loss
+            self._good = np.append(good * (1 - p) + bad * r, 0.0)   # no new loss
             self._bad = np.concatenate(((0.0,), into_bad))
             rows.append(self._good + self._bad)
         return rows[m]

@@ -90,7 +90,13 @@ def test_a_loss_walk_gives_every_lengths_distribution():
     for p, r in ((0.02, 0.25), (0.1, 0.9), (0.0, 1.0), (0.3, 0.05)):
         walk = LossWalk(p, r)
         for m in (5, 3, 30, 0, 17, 1):              # in any order, extending as it goes
-            assert np.allclose(walk.row(m), block_loss(m, p, r), atol=1e-15)
+            row = walk.row(m)
+            assert len(row) == m + 1 and math.isclose(row.sum(), 1.0, rel_tol=1e-9)
+            assert math.isclose((row * np.arange(m + 1)).sum(), m * p / (p + r),
+                                rel_tol=1e-9, abs_tol=1e-12)   # the chain's stationary mean
+    q = 0.1
+    row = LossWalk(q, 1 - q).row(12)                # p + r = 1: no memory, binomial
+    assert np.allclose(row, [math.comb(12, j) * q ** j * (1 - q) ** (12 - j) for j in range(13)])
 
 
 def test_memory_is_bounded_by_the_window_not_the_packet_rate():
