@@ -3,7 +3,8 @@
 A gateway (its own process, fed by testsrc over UDP) and N headless viewers — aioquic
 HTTP/3 WebTransport clients in one process, not browsers — that read every frame stream
 and check each video frame's capture stamp against the budget. For each N: the share of
-(viewer, frame) pairs on time, and the gateway's CPU (user + system, from /proc) per viewer.
+(viewer, frame) pairs on time, the gateway's CPU (user + system, from /proc) per viewer,
+and the kernel's share of it (on loopback a send also runs the viewer's receive path).
 Prints the most viewers served with >= 99 % of frames on time (the frames any viewer saw
 in the window are the ones the gateway sent; each viewer is judged against all of them).
 ``--mode datagram``: the viewers ask for frames as WebTransport datagrams instead. First it
@@ -12,6 +13,10 @@ day to day, and CPU per viewer with it): compare figures taken at similar speeds
 
     .venv/bin/python benchmarks/fanout.py [--viewers 10,25,50,100] [--seconds 10]
                                           [--mode streams|datagram] [--mtu 1350]
+                                          [--server gateway|floor]
+
+``--server floor`` puts benchmarks/fanout_floor.py in the gateway's place: the same frames
+on a stream each through aioquic and asyncio and nothing else, the least this stack costs.
 """
 
 from __future__ import annotations
@@ -98,10 +103,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process so far."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 async def measure(n: int, seconds: float, web_port: int, gateway_pid: int, fps: int,
@@ -118,15 +125,17 @@ async def measure(n: int, seconds: float, web_port: int, gateway_pid: int, fps: 
         except (ConnectionError, asyncio.TimeoutError):
             refused += 1              # the handshake did not complete: not served
     if not viewers:
-        return {"viewers": n, "accepted": 0, "on_time": 0.0, "cpu": 0.0, "cpu_per_viewer_pct": 0.0}
+        return {"viewers": n, "accepted": 0, "on_time": 0.0, "cpu": 0.0, "system": 0.0,
+                "cpu_per_viewer_pct": 0.0}
     for v in viewers:
         v.open(web_port, mode)
     await asyncio.sleep(2.0)                       # sessions up, catch-up frames through
     for v in viewers:
         v.counting = True
-    cpu0, t0 = cpu_seconds(gateway_pid), time.monotonic()
+    (user0, sys0), t0 = cpu_seconds(gateway_pid), time.monotonic()
     await asyncio.sleep(seconds)
-    cpu = cpu_seconds(gateway_pid) - cpu0
+    user1, sys1 = cpu_seconds(gateway_pid)
+    cpu, system = user1 - user0 + sys1 - sys0, sys1 - sys0
     wall = time.monotonic() - t0
     for v in viewers:
         v.counting = False
@@ -140,7 +149,7 @@ async def measure(n: int, seconds: float, web_port: int, gateway_pid: int, fps: 
             pass
     return {"viewers": n, "accepted": sum(v.status == 200 for v in viewers),
             "on_time": on_time / expected if expected else 0.0,
-            "cpu": cpu / wall,
+            "cpu": cpu / wall, "system": system / cpu if cpu else 0.0,
             "cpu_per_viewer_pct": 100 * cpu / wall / n}
 
 
@@ -160,6 +169,9 @@ def main() -> None:
     ap.add_argument("--bitrate", default="2M")
     ap.add_argument("--mode", choices=("streams", "datagram"), default="streams")
     ap.add_argument("--mtu", type=int, help="the gateway's --mtu (default: its own, 1350)")
+    ap.add_argument("--server", choices=("gateway", "floor"), default="gateway",
+                    help="floor: benchmarks/fanout_floor.py in the gateway's place (aioquic "
+                         "and asyncio alone, stream per frame; streams mode only)")
     args = ap.parse_args()
     counts = [int(x) for x in args.viewers.split(",")]
     speed = machine_speed()
@@ -168,29 +180,36 @@ def main() -> None:
     fps = 30
     media_port, web_port = free_port(), free_port()
     total = (args.seconds + 4) * len(counts) + 10     # connecting may take longer: x10 below
-    gw = subprocess.Popen([*PY, "gateway", "-i", f"udp://@127.0.0.1:{media_port}", "--web",
-                           f"127.0.0.1:{web_port}", "--duration", str(total * 10), "-q",
-                           *(["--mtu", str(args.mtu)] if args.mtu else [])],
-                          stderr=subprocess.DEVNULL)
+    mtu = ["--mtu", str(args.mtu)] if args.mtu else []
+    if args.server == "floor":
+        if args.mode != "streams":
+            ap.error("--server floor sends streams only")
+        server = [sys.executable, os.path.join(os.path.dirname(__file__), "fanout_floor.py"),
+                  str(media_port), str(web_port), *mtu]
+    else:
+        server = [*PY, "gateway", "-i", f"udp://@127.0.0.1:{media_port}", "--web",
+                  f"127.0.0.1:{web_port}", "--duration", str(total * 10), "-q", *mtu]
+    gw = subprocess.Popen(server, stderr=subprocess.DEVNULL)
     src = subprocess.Popen([*PY, "testsrc", "-o", f"udp://127.0.0.1:{media_port}", "--duration",
                             str(total * 10), "--size", "640x360", "--bitrate", args.bitrate, "--fps",
                             str(fps), "-q"], stderr=subprocess.DEVNULL)
     try:
         time.sleep(3.0)
         print(f"{'viewers':>7} {'accepted':>8} {'on time':>8} {'gateway CPU':>11} "
-              f"{'CPU/viewer':>10}", flush=True)
+              f"{'CPU/viewer':>10} {'in kernel':>9}", flush=True)
         best = 0
         for n in counts:
             r = asyncio.run(measure(n, args.seconds, web_port, gw.pid, fps, args.mode))
             print(f"{r['viewers']:7d} {r['accepted']:8d} {r['on_time']:8.1%} "
-                  f"{r['cpu']:10.0%} {r['cpu_per_viewer_pct']:9.2f}%", flush=True)
+                  f"{r['cpu']:10.0%} {r['cpu_per_viewer_pct']:9.2f}% {r['system']:9.0%}",
+                  flush=True)
             if r["on_time"] >= 0.99 and r["accepted"] == n:
                 best = max(best, n)
             elif r["on_time"] < 0.5:
                 break                      # past saturation: larger counts say nothing new
         print(f"most viewers with >= 99 % of frames on time: {best} "
-              f"({args.bitrate}bit/s each, {args.mode}; viewers run in one Python process on the "
-              "other core)")
+              f"({args.bitrate}bit/s each, {args.mode}, {args.server}; viewers run in one Python "
+              "process on the other core)")
     finally:
         src.terminate()
         gw.terminate()
