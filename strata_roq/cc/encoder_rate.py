@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from strata_roq.cc.base import WindowedMax
+from strata_roq.cc.fall_detector import FallDetector
 from strata_roq.cc.gradient import GradientController
 from strata_roq.cc.rate_signal import RateSignal, RateTeller
 
@@ -86,6 +87,8 @@ class EncoderRate:
         self.wire_ratio = 1.0
         self._span_bytes = 0
         self._span_start: float | None = None
+        #: a capacity fall seen within one report (the controller judges a round later)
+        self.fall = FallDetector()
 
     def on_sent(self, seq: int, size: int, now: float) -> None:
         sent = self._sent
@@ -93,6 +96,7 @@ class EncoderRate:
         if len(sent) > 8192:                 # never acknowledged: forget the oldest
             sent.popitem(last=False)
         self.controller.on_sent(size, now)
+        self.fall.on_sent(size, now)
         if not self.drives_encoder:
             return
         self._span_bytes += size
@@ -112,6 +116,7 @@ class EncoderRate:
         if self._first_feedback is None:
             self._first_feedback = now
         sent = self._sent
+        report = []                          # (arrival, queueing delay, bytes) of new acks
         for seq, arrival in arrivals:
             if arrival is None:
                 # Not arrived *yet* (a report covers packets still in a queue): a later
@@ -122,6 +127,8 @@ class EncoderRate:
                 continue                     # reported before (reports overlap)
             self.acked += 1
             ctrl.on_ack(item[1], item[0], arrival, now)
+            report.append((arrival, ctrl.queue_delay, item[1]))
+        fell = self.fall.on_report(report) if report else None
         # what the bottleneck served while a queue stood (bit/s), if lately measured: only
         # an estimator whose signal an encoder follows drains from it and sets its plateau
         capacity = self.capacity_bps(now) if self.drives_encoder else None
@@ -144,6 +151,12 @@ class EncoderRate:
                 share = max(0.5, 1.0 - ctrl.standing_queue / DRAIN)
                 served = capacity / 8 if capacity is not None else ctrl.delivery_rate
                 ctrl.pacing_rate = min(ctrl.pacing_rate, share * served / self.wire_ratio)
+            if fell is not None:
+                # A busy path serves evenly, and less than the media sends (a fall, seen
+                # within one report): cut now to what it serves (less the drain share),
+                # not at the round's end.
+                share = max(0.5, 1.0 - max(q for _, q, _ in report) / DRAIN)
+                ctrl.pacing_rate = min(ctrl.pacing_rate, share * fell / self.wire_ratio)
         self.instant_bps = max(self.min_bps, ctrl.pacing_rate * 8)
         if capacity is not None:
             self.signal.plateau = capacity / self.wire_ratio

@@ -219,6 +219,8 @@ async def _send(args, source, target, mode: str) -> int:
         out["elapsed_s"] = round(time.monotonic() - start, 3)
         out["cpu_s"] = round(time.process_time(), 3)
         out["capture_stamps"] = _stamp_stats(framer)
+        if estimator is not None:
+            out["capacity_falls"] = estimator.fall.falls     # seen within one report
         if rate is not None:
             out["rate_signal_bps"] = int(rate.rate_bps)
             out["rate_told"] = rate_out.told
