@@ -169,9 +169,10 @@ def main() -> None:
     ap.add_argument("--bitrate", default="2M")
     ap.add_argument("--mode", choices=("streams", "datagram"), default="streams")
     ap.add_argument("--mtu", type=int, help="the gateway's --mtu (default: its own, 1350)")
-    ap.add_argument("--server", choices=("gateway", "floor"), default="gateway",
+    ap.add_argument("--server", choices=("gateway", "floor", "floor-qh3"), default="gateway",
                     help="floor: benchmarks/fanout_floor.py in the gateway's place (aioquic "
-                         "and asyncio alone, stream per frame; streams mode only)")
+                         "and asyncio alone, stream per frame; streams mode only); floor-qh3: "
+                         "the same on qh3 (aioquic's fork with a native packet core)")
     args = ap.parse_args()
     counts = [int(x) for x in args.viewers.split(",")]
     speed = machine_speed()
@@ -181,11 +182,17 @@ def main() -> None:
     media_port, web_port = free_port(), free_port()
     total = (args.seconds + 4) * len(counts) + 10     # connecting may take longer: x10 below
     mtu = ["--mtu", str(args.mtu)] if args.mtu else []
-    if args.server == "floor":
+    if args.server.startswith("floor"):
         if args.mode != "streams":
             ap.error("--server floor sends streams only")
+        if args.server == "floor-qh3":
+            import importlib.util
+            if importlib.util.find_spec("qh3") is None:
+                ap.error("--server floor-qh3 needs qh3 (not a project dependency): "
+                         "pip install qh3==1.9.4")
         server = [sys.executable, os.path.join(os.path.dirname(__file__), "fanout_floor.py"),
-                  str(media_port), str(web_port), *mtu]
+                  str(media_port), str(web_port), *mtu,
+                  "--stack", "qh3" if args.server == "floor-qh3" else "aioquic"]
     else:
         server = [*PY, "gateway", "-i", f"udp://@127.0.0.1:{media_port}", "--web",
                   f"127.0.0.1:{web_port}", "--duration", str(total * 10), "-q", *mtu]

@@ -9,6 +9,12 @@ no HTTPS, no stats. What the gateway costs per viewer above this is ours to cut;
 costs is aioquic's and asyncio's.
 
     .venv/bin/python benchmarks/fanout_floor.py MEDIA_PORT WEB_PORT [--mtu 1350]
+                                                [--stack aioquic|qh3]
+
+``--stack qh3``: the same on qh3, a fork of aioquic (not a dependency: ``pip install
+qh3==1.9.4``). Its 2.x releases moved the packet core to native code, but with 25 viewers
+2.0.4 and 2.1.0 both failed in ``datagrams_to_send`` ("packet builder capacity exhausted",
+then "connection is closed") and accepted only 20-22 of the 25.
 """
 
 from __future__ import annotations
@@ -20,13 +26,26 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from aioquic.asyncio.protocol import QuicConnectionProtocol  # noqa: E402
-from aioquic.asyncio.server import serve  # noqa: E402
+if "--stack" in sys.argv and sys.argv[sys.argv.index("--stack") + 1] == "qh3":
+    try:
+        import qh3  # noqa: F401
+    except ImportError:
+        sys.exit("fanout_floor: --stack qh3 needs qh3, which is not a dependency of the project: "
+                 "pip install qh3==1.9.4 (2.0.4 and 2.1.0 failed here, below)")
+    from qh3.asyncio.protocol import QuicConnectionProtocol  # noqa: E402
+    from qh3.asyncio.server import serve  # noqa: E402
+    from qh3.h3.connection import H3_ALPN, H3Connection, StreamType  # noqa: E402
+    from qh3.h3.events import HeadersReceived  # noqa: E402
+    from qh3.quic.configuration import QuicConfiguration  # noqa: E402
+    from qh3.quic.events import ConnectionTerminated  # noqa: E402
+else:
+    from aioquic.asyncio.protocol import QuicConnectionProtocol  # noqa: E402
+    from aioquic.asyncio.server import serve  # noqa: E402
+    from aioquic.h3.connection import H3_ALPN, H3Connection, StreamType  # noqa: E402
+    from aioquic.h3.events import HeadersReceived  # noqa: E402
+    from aioquic.quic.configuration import QuicConfiguration  # noqa: E402
+    from aioquic.quic.events import ConnectionTerminated  # noqa: E402
 from aioquic.buffer import encode_uint_var  # noqa: E402
-from aioquic.h3.connection import H3_ALPN, H3Connection, StreamType  # noqa: E402
-from aioquic.h3.events import HeadersReceived  # noqa: E402
-from aioquic.quic.configuration import QuicConfiguration  # noqa: E402
-from aioquic.quic.events import ConnectionTerminated  # noqa: E402
 
 from strata_roq.certs import generate_self_signed  # noqa: E402
 from strata_roq.io.webtransport import WEB_MTU  # noqa: E402
@@ -79,6 +98,7 @@ async def main() -> None:
     ap.add_argument("media_port", type=int)
     ap.add_argument("web_port", type=int)
     ap.add_argument("--mtu", type=int, default=WEB_MTU)
+    ap.add_argument("--stack", choices=("aioquic", "qh3"), default="aioquic")
     args = ap.parse_args()
     cert, key = self_signed_files()
     config = QuicConfiguration(is_client=False, alpn_protocols=H3_ALPN,
