@@ -175,6 +175,11 @@ def main() -> None:
                          "the same on qh3 (aioquic's fork with a native packet core)")
     args = ap.parse_args()
     counts = [int(x) for x in args.viewers.split(",")]
+    if args.server == "floor-qh3":
+        import importlib.util
+        if importlib.util.find_spec("qh3") is None:
+            ap.error("--server floor-qh3 needs qh3 (not a project dependency): "
+                     "pip install qh3==1.9.4")
     speed = machine_speed()
     print(f"machine speed: aioquic raw stream {speed:.0f} Mbit/s in one process "
           "(benchmarks/roq_throughput.py's raw)", flush=True)
@@ -185,11 +190,6 @@ def main() -> None:
     if args.server.startswith("floor"):
         if args.mode != "streams":
             ap.error("--server floor sends streams only")
-        if args.server == "floor-qh3":
-            import importlib.util
-            if importlib.util.find_spec("qh3") is None:
-                ap.error("--server floor-qh3 needs qh3 (not a project dependency): "
-                         "pip install qh3==1.9.4")
         server = [sys.executable, os.path.join(os.path.dirname(__file__), "fanout_floor.py"),
                   str(media_port), str(web_port), *mtu,
                   "--stack", "qh3" if args.server == "floor-qh3" else "aioquic"]
