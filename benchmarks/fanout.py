@@ -44,6 +44,9 @@ from aioquic.quic.configuration import QuicConfiguration  # noqa: E402
 
 from strata_roq.wt.wire import VIDEO, Reassembler, decode_frame  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(__file__))
+import fanout_floor  # noqa: E402
+
 PY = [sys.executable, "-m", "strata_roq"]
 BUDGET = 0.5
 
@@ -157,7 +160,6 @@ def machine_speed(packets: int = 10000, repeat: int = 3) -> float:
     """Mbit/s of roq_throughput.py's ``raw`` baseline (aioquic both ends in one process), best
     of ``repeat``: this VM has measured 119-126 and 303-306 on different days, and the
     gateway's CPU per viewer moves with it, so a figure is read against this one."""
-    sys.path.insert(0, os.path.dirname(__file__))
     from roq_throughput import run
     return max(run("raw", packets)[0] for _ in range(repeat))
 
@@ -175,11 +177,8 @@ def main() -> None:
                          "the same on qh3 (aioquic's fork with a native packet core)")
     args = ap.parse_args()
     counts = [int(x) for x in args.viewers.split(",")]
-    if args.server == "floor-qh3":
-        import importlib.util
-        if importlib.util.find_spec("qh3") is None:
-            ap.error("--server floor-qh3 needs qh3 (not a project dependency): "
-                     "pip install qh3==1.9.4")
+    if args.server == "floor-qh3" and (why := fanout_floor.stack_missing("qh3")) is not None:
+        ap.error(f"--server floor-qh3: {why}")
     speed = machine_speed()
     print(f"machine speed: aioquic raw stream {speed:.0f} Mbit/s in one process "
           "(benchmarks/roq_throughput.py's raw)", flush=True)
