@@ -90,6 +90,9 @@ class UdpSocket:
         #: When set, datagrams go straight to ``callback(data, addr, arrival)`` (no queue):
         #: for protocol cores that must answer at once (RIST NACKs, RTCP).
         self.callback = None
+        #: When set, called after every read batch that had datagrams: a consumer that
+        #: deferred per-datagram work (a QUIC server's sends) does it once per batch.
+        self.after_batch = None
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -141,24 +144,30 @@ class UdpSocket:
             return
         now, wall = self.clock.now(), time.time()
         arrival = self._arrival
-        for _ in range(READ_BATCH):
-            try:
-                data, anc, _flags, addr = sock.recvmsg(65535, 64)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as exc:
-                # e.g. ICMP port unreachable for an earlier send: count it, keep reading.
-                self._send_error(exc)
-                continue
-            self.received += 1
-            if self.callback is not None:
-                # A core answering at once (RIST NACKs, a relay's emulated link) is driven by
-                # its clock, which must never run backwards: it gets the time it runs at.
-                self.callback(data, addr, self.clock.now())
-                if self._sock is None:
-                    return                   # the callback closed us: the batch ends here
-                continue
-            self._on_datagram(data, addr, arrival(kernel_arrival(anc), now, wall))
+        got = 0
+        try:
+            for _ in range(READ_BATCH):
+                try:
+                    data, anc, _flags, addr = sock.recvmsg(65535, 64)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as exc:
+                    # e.g. ICMP port unreachable for an earlier send: count it, keep reading.
+                    self._send_error(exc)
+                    continue
+                self.received += 1
+                got += 1
+                if self.callback is not None:
+                    # A core answering at once (RIST NACKs, a relay's emulated link) is driven
+                    # by its clock, which must never run backwards: it gets the time it runs at.
+                    self.callback(data, addr, self.clock.now())
+                    if self._sock is None:
+                        return               # the callback closed us: the batch ends here
+                    continue
+                self._on_datagram(data, addr, arrival(kernel_arrival(anc), now, wall))
+        finally:
+            if got and self.after_batch is not None and self._sock is not None:
+                self.after_batch()
 
     def _on_datagram(self, data: bytes, addr, arrival: float) -> None:
         if len(self._queue) >= self.max_queue:

@@ -43,10 +43,20 @@ class WebTransportProtocol(QuicConnectionProtocol):
         self.sessions: set[int] = set()
 
     def datagram_received(self, data, addr) -> None:
-        """As aioquic's, but an ACK-only packet that leaves nothing to send builds no
-        packets: only the timer is re-armed (its loss-detection time moved)."""
+        """As aioquic's, but on a batching transport (:mod:`strata_roq.io.quic_udp`) the
+        send waits for the end of the read batch (one pass for all of this viewer's ACKs in
+        it), and an ACK-only packet that leaves nothing to send builds no packets: only the
+        timer is re-armed (its loss-detection time moved)."""
         self._quic.receive_datagram(data, addr, now=self._loop.time())
         self._process_events()
+        defer = getattr(self._transport, "defer", None)
+        if defer is not None:
+            defer(self)
+        else:
+            self.flush_received()
+
+    def flush_received(self) -> None:
+        """Send what the datagrams received call for, or only re-arm the timer."""
         if may_send(self._quic):
             self.transmit()
         else:
@@ -141,6 +151,7 @@ class WebServer:
         self.max_backlog = max_backlog
         self.counters: Counter[str] = Counter()
         self._quic_server = None
+        self._udp = None              # the QUIC socket's BatchTransport
         self._http = None
         self._tasks: list[asyncio.Task] = []
         self.config = QuicConfiguration(is_client=False, alpn_protocols=H3_ALPN,
@@ -149,11 +160,22 @@ class WebServer:
         self.config.load_cert_chain(certs.cert_path, certs.key_path)
 
     async def start(self) -> None:
-        from aioquic.asyncio.server import serve
+        from functools import partial
+
+        from aioquic.asyncio.server import QuicServer
+
+        from strata_roq.io.quic_udp import serve_batched
+
+        from strata_roq.errors import UsageError
 
         protocol = type("BoundWebTransportProtocol", (WebTransportProtocol,), {"server": self})
-        self._quic_server = await serve(self.host, self.port, configuration=self.config,
-                                        create_protocol=protocol)
+        try:
+            self._quic_server, self._udp = await serve_batched(
+                self.host, self.port, partial(QuicServer, configuration=self.config,
+                                              create_protocol=protocol),
+                name=f"webtransport {self.host}:{self.port}")
+        except UsageError as exc:         # the port is taken: the caller's one-line error
+            raise OSError(str(exc)) from None
         self._http = await self._start_https()
         self._tasks.append(asyncio.ensure_future(self._expire_loop()))
         if self.certs.renewable:
@@ -225,7 +247,8 @@ class WebServer:
                 **self.gateway.info()}
 
     def stats(self) -> dict:
-        return {**self.gateway.stats(), "web": dict(self.counters), **self.extra_stats()}
+        udp = {} if self._udp is None else {"web_udp": self._udp.stats()}
+        return {**self.gateway.stats(), "web": dict(self.counters), **udp, **self.extra_stats()}
 
     def close(self) -> None:
         for task in self._tasks:
