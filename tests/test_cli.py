@@ -73,6 +73,8 @@ def test_no_command_prints_help_and_exits_2(capsys):
           "--playout-min", "600", "--latency", "500"], "--playout-min 600 ms must be"),
         (["receive", "-i", "roq://@127.0.0.1:0", "-o", "udp://127.0.0.1:9", "--playout",
           "--playout-realtime", "120"], "--playout-realtime 120 must be between 0 (none) and 99"),
+        (["receive", "-i", "roq://@127.0.0.1:0", "-o", "udp://127.0.0.1:9", "--playout",
+          "--playout-repair", "-5"], "--playout-repair -5 ms must be at least 0"),
         (["testsrc", "-o", "udp://127.0.0.1:9", "--rate-from", "udp://127.0.0.1:7000"],
          "--rate-from listens"),
         (["testsrc", "-o", "udp://127.0.0.1:9", "--rate-from", "udp://@:7000", "--codec",

@@ -13,6 +13,10 @@ from strata_roq.clock import wall_offset
 from strata_roq.errors import UsageError
 from strata_roq.urls import parse_endpoint, parse_endpoints
 
+#: With --playout, a repair's time beyond 1.25 x the minimum RTT (QUIC detects a loss 9/8 of
+#: a round trip after sending; the resend takes a trip more): ACK delay and timer slack, ms.
+REPAIR_EXTRA_MS = 25.0
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-i", "--input", required=True,
@@ -35,6 +39,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --playout: never play out sooner than this after the fastest "
                         "packets (default 10 ms); a cushion for sudden delay jumps, such as a "
                         "capacity fall before the encoder has followed the rate signal")
+    p.add_argument("--playout-repair", type=float, default=None, metavar="MS",
+                   help="with --playout: keep room for a lost packet's repair — the path's "
+                        "current queueing plus this (default: 1.25 x the path's minimum RTT + "
+                        "25 ms, loss detection and the resend); when a queue builds the output "
+                        "slows (frames held up to 1.75x) instead of skipping what QUIC is still "
+                        "repairing; 0: off")
     p.add_argument("--playout-nice", type=int, default=-10, metavar="N",
                    help="with --playout: run at this nice value (default -10; 0 leaves the "
                         "priority alone): pacing is timing-critical, and on a busy machine a "
@@ -90,6 +100,9 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.playout_min < args.latency:
         raise UsageError(f"--playout-min {args.playout_min:g} ms must be at least 0 and under "
                          f"--latency ({args.latency:g} ms)")
+    if args.playout_repair is not None and not 0 <= args.playout_repair < args.latency:
+        raise UsageError(f"--playout-repair {args.playout_repair:g} ms must be at least 0 and "
+                         f"under --latency ({args.latency:g} ms)")
     if not -20 <= args.playout_nice <= 19:
         raise UsageError(f"--playout-nice {args.playout_nice} must be between -20 and 19")
     if not 0 <= args.playout_realtime <= 99:
@@ -179,9 +192,15 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
 
     gate = SessionGate()
 
+    def new_playout() -> JitterBuffer:
+        fixed = args.playout_repair
+        return JitterBuffer(minimum=args.playout_min / 1000.0,
+                            repair=None if fixed == 0 else (fixed or REPAIR_EXTRA_MS) / 1000.0,
+                            ceiling=None if args.no_deadline else args.latency / 1000.0)
+
     state = {"switches": 0, "deadline": deadline, "fec": FecReceiver(), "base_owd": 0.0,
              "oldest_released": 0.0,
-             "playout": JitterBuffer(minimum=args.playout_min / 1000.0) if args.playout else None,
+             "playout": new_playout() if args.playout else None,
              "nice": None,           # the nice value playout runs at (--playout-nice)
              "realtime": 0,          # its SCHED_RR priority (--playout-realtime; 0: none)
              "ts": SeqUnwrapper(bits=32), "wake_at": 0.0, "held_until": 0.0, "owd": None,
@@ -233,7 +252,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             forward(reorder.restart())
             state["fec"] = FecReceiver()
             if state["playout"] is not None:
-                state["playout"] = JitterBuffer(minimum=args.playout_min / 1000.0)
+                state["playout"] = new_playout()
                 state["ts"] = SeqUnwrapper(bits=32)
             if deadline is not None:
                 state["deadline"] = DeadlineFilter(args.latency / 1000.0)
@@ -300,6 +319,8 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
         seq = (data[2] << 8) | data[3]
         jb = state["playout"]
         if jb is not None:
+            if args.playout_repair is None:      # auto: the fastest path's RTT says how long
+                jb.repair = 2.5 * fastest_owd(conn, now) + REPAIR_EXTRA_MS / 1000.0
             jb.push(seq, state["ts"].unwrap(int.from_bytes(data[4:8], "big")) / 90000.0,
                     data, now)
             due = jb.next_time()

@@ -11,6 +11,14 @@ late: it moves **up at once** when a packet would be late (or a new maximum appe
 barely moves (a jump would be an audible/visible glitch). The *target delay* reported is
 ``P`` minus the fastest recent offset: the buffering the jitter costs.
 
+**Room for repairs** (``repair``, for inputs that retransmit: RoQ's QUIC, RIST): a packet
+lost is repaired after one more trip through the path as it was — the packet's offset, plus
+the queueing the resend meets too (offset − fastest), plus ``repair`` seconds for loss
+detection and the round trip; the largest such room over the window is kept. When a queue
+builds (a path's capacity fell), ``P`` is raised to leave that room, but gradually (each
+frame held at most ``1 + stretch`` of its interval: 1.75 at the default 0.75), so the
+output slows instead of freezing, and repairs that would have missed their turn make it. On a calm path the room is far below the cushion and changes nothing.
+
 A packet whose playout time has passed before it arrives is skipped and counted (better
 never than late: its retransmission is given up — :meth:`JitterBuffer.given_up` says which);
 a packet missing at its playout time is an underrun, counted, and the next one plays on
@@ -34,6 +42,7 @@ class JitterStats:
     late: int = 0             # arrived after their playout time (dropped)
     duplicates: int = 0
     raises: int = 0           # times P went up
+    stretched_ms: float = 0.0  # P raised gradually to leave room for repairs, in total
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -41,8 +50,12 @@ class JitterStats:
 
 class JitterBuffer:
     def __init__(self, window: float = 2.0, margin: float = 0.005, minimum: float = 0.010,
-                 decay: float = 0.002, seq_bits: int = 16) -> None:
+                 decay: float = 0.002, seq_bits: int = 16, repair: float | None = None,
+                 stretch: float = 0.75, ceiling: float | None = None) -> None:
         self.window = window
+        self.repair = repair          # s a repair needs beyond the queue (None: no room kept)
+        self.stretch = stretch        # while making that room a frame is held <= 1 + stretch
+        self.ceiling = ceiling        # the room stays under fastest + this (the latency budget)
         self.margin = margin
         self.minimum = minimum
         self.decay = decay
@@ -57,6 +70,8 @@ class JitterBuffer:
         self._last_decay: float | None = None
         self._given_up: list[int] = []
         self._fastest_seen: float | None = None      # fastest offset of the window, last push
+        self._highest: int | None = None             # highest (unwrapped) seq arrived
+        self._rooms = WindowedMax(window)            # in-order offset + queueing, recent max
 
     @property
     def target_delay(self) -> float:
@@ -72,6 +87,10 @@ class JitterBuffer:
         d = now - media_time
         slowest = self._slowest.update(now, d)
         self._fastest_seen = self._fastest.update(now, d)
+        if self._highest is None or s > self._highest:   # in order: not a repair
+            self._highest = s
+            if self.repair is not None:
+                self._rooms.update(now, d + max(0.0, d - self._fastest_seen))
         if self.offset is None:
             self.offset = d + max(self.minimum, self.margin)
             self._last_decay = now
@@ -89,15 +108,42 @@ class JitterBuffer:
         if self._next_seq is None:
             self._next_seq = s
 
+    def _room(self, now: float) -> float | None:
+        """The offset that leaves a packet lost recently time to be repaired (None: not
+        kept): over the window, the largest in-order packet's offset plus the queueing its
+        resend would meet too (its offset − the fastest), plus ``repair`` — no more than
+        ``ceiling`` above the fastest. The largest, because a packet lost while the queue
+        was full is repaired after it drains; in order only, because a repaired packet's
+        lateness counted again would feed the room on itself."""
+        if self.repair is None:
+            return None
+        base = self._rooms.get(now, default=None)      # offsets carry the clock offset:
+        if base is None:                                 # any sign; None is "no packet yet"
+            return None
+        room = base + self.repair
+        if self.ceiling is not None:
+            room = min(room, self._fastest.get(now, default=base) + self.ceiling)
+        return room
+
     def _decay(self, now: float) -> None:
         if self._last_decay is None or self.offset is None:
             return
-        want = max(self._slowest.get(now, default=self.offset) + self.margin,
-                   self._fastest.get(now, default=self.offset) + self.minimum)
-        step = self.decay * (now - self._last_decay)
-        if want < self.offset:
-            self.offset = max(want, self.offset - step)
+        dt = max(0.0, now - self._last_decay)
         self._last_decay = now
+        room = self._room(now)
+        if room is not None and room > self.offset:
+            # Up gradually: the output slows. The caller sleeps until the next release and
+            # each wake-up's raise postpones it again, so a rate r over the wall clock holds
+            # a frame 1/(1 - r) of its interval: r = s/(1 + s) holds it 1 + s.
+            step = min(room - self.offset, self.stretch / (1 + self.stretch) * dt)
+            self.offset += step
+            self.stats.stretched_ms += step * 1000
+            return
+        want = max(self._slowest.get(now, default=self.offset) + self.margin,
+                   self._fastest.get(now, default=self.offset) + self.minimum,
+                   room if room is not None else -float("inf"))
+        if want < self.offset:
+            self.offset = max(want, self.offset - self.decay * dt)
 
     def pop(self, now: float) -> list[bytes]:
         """Packets due by ``now``, in order; missing ones whose time has come are skipped."""
