@@ -164,9 +164,8 @@ class WebServer:
 
         from aioquic.asyncio.server import QuicServer
 
-        from strata_roq.io.quic_udp import serve_batched
-
         from strata_roq.errors import UsageError
+        from strata_roq.io.quic_udp import serve_batched
 
         protocol = type("BoundWebTransportProtocol", (WebTransportProtocol,), {"server": self})
         try:

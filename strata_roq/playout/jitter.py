@@ -17,7 +17,8 @@ the queueing the resend meets too (offset − fastest), plus ``repair`` seconds 
 detection and the round trip; the largest such room over the window is kept. When a queue
 builds (a path's capacity fell), ``P`` is raised to leave that room, but gradually (each
 frame held at most ``1 + stretch`` of its interval: 1.75 at the default 0.75), so the
-output slows instead of freezing, and repairs that would have missed their turn make it. On a calm path the room is far below the cushion and changes nothing.
+output slows instead of freezing, and repairs that would have missed their turn make it.
+On a calm path the room is far below the cushion and changes nothing.
 
 A packet whose playout time has passed before it arrives is skipped and counted (better
 never than late: its retransmission is given up — :meth:`JitterBuffer.given_up` says which);
