@@ -193,6 +193,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
     gate = SessionGate()
 
     def new_playout() -> JitterBuffer:
+        # auto (None): REPAIR_EXTRA_MS until packets come, then from the RTT (on_packet)
         fixed = args.playout_repair
         return JitterBuffer(minimum=args.playout_min / 1000.0,
                             repair=None if fixed == 0 else (fixed or REPAIR_EXTRA_MS) / 1000.0,

@@ -44,10 +44,9 @@ class BatchTransport:
         """Run the deferred sends: the end of a read batch."""
         if not self._deferred:
             return
+        deferred, self._deferred = self._deferred, {}
         self.batches += 1
-        while self._deferred:
-            protocol = next(iter(self._deferred))
-            del self._deferred[protocol]
+        for protocol in deferred:
             self.flushes += 1
             try:
                 protocol.flush_received()
@@ -60,7 +59,7 @@ class BatchTransport:
         return default
 
     def is_closing(self) -> bool:
-        return self.udp._sock is None  # noqa: SLF001 - our own sibling
+        return self.udp.closed
 
     def close(self) -> None:
         self._deferred.clear()

@@ -132,6 +132,10 @@ class UdpSocket:
         return self
 
     @property
+    def closed(self) -> bool:
+        return self._sock is None
+
+    @property
     def local_address(self) -> tuple[str, int]:
         assert self._sock is not None
         return self._sock.getsockname()[:2]

@@ -20,7 +20,7 @@ def _run(repair, lost=(), queue=_queue, jitter=None, stretch=0.75, ceiling=None)
     """Frames of PER_FRAME packets through the queue; a packet in ``lost`` is resent and
     arrives a detection time (30 ms) after another trip through the queue. The caller pops
     only when :meth:`next_time` says, sleeping between, like ``receive --playout``.
-    Returns (buffer, {frame: time its last packet left}, [(time, offset − fastest)])."""
+    Returns (buffer, {frame: time its last packet left}, [(time, target delay)])."""
     arrivals = []
     for seq in range(FRAMES * PER_FRAME):
         f, k = divmod(seq, PER_FRAME)
@@ -41,7 +41,7 @@ def _run(repair, lost=(), queue=_queue, jitter=None, stretch=0.75, ceiling=None)
         now = due
         for data in jb.pop(now):
             out[int.from_bytes(data, "big") // PER_FRAME] = now
-        offsets.append((now, jb.offset - jb._fastest.get(now)))   # noqa: SLF001
+        offsets.append((now, jb.target_delay))
     return jb, out, offsets
 
 
