@@ -89,6 +89,9 @@ class EncoderRate:
         self._span_start: float | None = None
         #: a capacity fall seen within one report (the controller judges a round later)
         self.fall = FallDetector()
+        #: What the path served (bit/s) if the last report showed a capacity fall, else
+        #: None: a sender may keep its excess back (:class:`strata_roq.roq.window_cap.FallHold`).
+        self.fell_bps: float | None = None
 
     def on_sent(self, seq: int, size: int, now: float) -> None:
         sent = self._sent
@@ -129,6 +132,7 @@ class EncoderRate:
             ctrl.on_ack(item[1], item[0], arrival, now)
             report.append((arrival, ctrl.queue_delay, item[1]))
         fell = self.fall.on_report(report) if report else None
+        self.fell_bps = None if fell is None else fell * 8
         # what the bottleneck served while a queue stood (bit/s), if lately measured: only
         # an estimator whose signal an encoder follows drains from it and sets its plateau
         capacity = self.capacity_bps(now) if self.drives_encoder else None

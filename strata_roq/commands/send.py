@@ -185,6 +185,25 @@ async def _rate_loop(args, paths: int = 0):
     return estimator, await RateOutput.open(targets, args.rate_command)
 
 
+def _heard_feedback(roq, estimator, arrivals: dict, now: float, hold) -> None:
+    """One CCFB report to the estimator. With an encoder following its signal, the
+    media's excess at a capacity fall is transient: ``hold`` (a FallHold) caps QUIC's window
+    at what the path serves × (min RTT + a short queue) until that excess has left, so it
+    waits here instead of overflowing the bottleneck, whose drops would be resent into the
+    same full queue, past the receiver's playout; meanwhile frames go in decode order."""
+    from strata_roq.roq.window_cap import set_window_cap
+
+    estimator.on_feedback([item for items in arrivals.values() for item in items], now)
+    if hold is not None:
+        loss = roq.quic._loss  # noqa: SLF001 - aioquic's RTT and flight state
+        was = hold.cap
+        cap = hold.on_report(estimator.fell_bps, loss._rtt_min, loss.bytes_in_flight,  # noqa: SLF001
+                             roq.unsent_bytes())
+        if cap != was:
+            set_window_cap(roq.quic, cap)
+            roq.set_decode_order(cap is not None)
+
+
 async def _send(args, source, target, mode: str) -> int:
     from aioquic.asyncio.client import connect
 
@@ -193,6 +212,7 @@ async def _send(args, source, target, mode: str) -> int:
     from strata_roq.io.udp import UdpSocket
     from strata_roq.media.frames import Framer
     from strata_roq.roq.feedback import SenderReports, transport_stats
+    from strata_roq.roq.window_cap import FallHold, window_cap
 
     config = make_configuration(True, insecure=args.insecure or target.get_bool("insecure"),
                                 keylog=args.keylog or target.get_str("keylog"),
@@ -208,6 +228,8 @@ async def _send(args, source, target, mode: str) -> int:
     feedback = _SourceFeedback(sock) if args.tmmbr else None
     live: dict = {}
     feed, api = await _start_api(args, lambda: current(live["proto"]) if "proto" in live else {})
+    # An encoder follows the signal, so a fall's excess is transient: kept back in the sender
+    hold = FallHold() if rate is not None else None
     start = time.monotonic()
     reports = None
     encoder_addr = None            # where the media (the encoder) was last seen sending from
@@ -221,6 +243,9 @@ async def _send(args, source, target, mode: str) -> int:
         out["capture_stamps"] = _stamp_stats(framer)
         if estimator is not None:
             out["capacity_falls"] = estimator.fall.falls     # seen within one report
+        if hold is not None:
+            out["fall_holds"] = hold.holds                   # falls whose excess was kept
+            out["window_cap_bytes"] = window_cap(proto._quic)  # noqa: SLF001 - back, and now
         if rate is not None:
             out["rate_signal_bps"] = int(rate.rate_bps)
             out["rate_told"] = rate_out.told
@@ -242,8 +267,8 @@ async def _send(args, source, target, mode: str) -> int:
                 # Send times are taken when a packet leaves in a QUIC packet, not when it is
                 # written: QUIC's own window and pacer are not a queue on the path.
                 proto.roq.on_wire = estimator.on_sent
-                proto.roq.on_ccfb = lambda arrivals, now: estimator.on_feedback(
-                    [item for items in arrivals.values() for item in items], now)
+                proto.roq.on_ccfb = lambda arrivals, now: _heard_feedback(
+                    proto.roq, estimator, arrivals, now, hold)
             # Everything up to the next key frame is undecodable: drop it (it would only load
             # the path) when asked to — the pictures still to come and those queued on QUIC
             # streams — and ask the encoder for a key frame now.

@@ -13,7 +13,8 @@ Deadlines (§5.2.2): a frame is cancelled when its deadline passes, or earlier w
 longer make it — now + one-way delay (SRTT/2) + the bytes queued ahead of it and its own
 unsent bytes at the connection's rate (cwnd/SRTT) > deadline. Priority (:mod:`.priority`)
 orders aioquic's stream service queue so key frames, audio and PSI go first and, within a
-class, newer frames before older ones (an old frame is the one most likely to be late).
+class, newer frames before older ones (an old frame is the one most likely to be late) —
+or in decode order while a capacity fall's excess is held back (:meth:`set_decode_order`).
 """
 
 from __future__ import annotations
@@ -125,6 +126,8 @@ class RoqSender:
         self.on_wire = None
         self._unwired: dict[int, deque] = {}        # stream id -> (end offset, seq, size)
         self._unwired_datagrams: deque = deque()    # (seq, size) in sending order
+        #: Frames of a class are served oldest first (see :meth:`set_decode_order`).
+        self.decode_order = False
 
     # -- sending ----------------------------------------------------------------------------
     def send(self, packet: bytes, frame: MediaFrame | None, now: float) -> bool:
@@ -184,8 +187,7 @@ class RoqSender:
             state.writer = self.quic._streams[sid].sender  # noqa: SLF001 - see writer
             if self.on_wire is not None:
                 self._await_wire(sid, state.writer, packet)
-            # Key frames, audio and PSI first, then the rest; newer before older in each.
-            set_stream_rank(self.quic, sid, (0 if state.important else 1 << 61) - frame.index)
+            set_stream_rank(self.quic, sid, self._rank(state))
         else:                                  # cancelled or finished (the rest: hot path)
             if state.stream_id < 0:
                 self.stats.dropped_stream_limit += 1
@@ -194,6 +196,25 @@ class RoqSender:
             return False
         self._count(packet)
         return True
+
+    def _rank(self, state: _OpenStream) -> int:
+        # Key frames, audio and PSI first, then the rest; newer before older in each, or
+        # older first while the sender keeps a backlog to deliver whole (decode order).
+        return (0 if state.important else 1 << 61) + \
+            (state.index if self.decode_order else -state.index)
+
+    def set_decode_order(self, on: bool) -> None:
+        """Serve frames of a class oldest first (``on``) or newest first (the default).
+        Newest first suits a backlog that will not all make it: the freshest pictures go
+        and the old ones meet their deadlines. While a capacity fall's excess is kept
+        back to be delivered whole (:mod:`.window_cap`), a newer picture is no use before
+        the older ones it is predicted from, and the oldest would wait longest: decode
+        order keeps the delay the backlog adds even."""
+        if on == self.decode_order:
+            return
+        self.decode_order = on
+        for sid, state in self._by_stream.items():
+            set_stream_rank(self.quic, sid, self._rank(state))
 
     def send_redundancy(self, packet: bytes) -> bool:
         """A packet nobody should wait for (an FEC repair): a DATAGRAM when the peer takes
@@ -301,6 +322,11 @@ class RoqSender:
             return 0
         return sum(r.stop - r.start for r in stream.sender._pending)  # noqa: SLF001
 
+    def unsent_bytes(self) -> int:
+        """Bytes of open frame streams still waiting in QUIC to be sent."""
+        return sum(self._unsent(sid) for sid, state in self._by_stream.items()
+                   if not state.cancelled)
+
     def expire(self, now: float) -> int:
         """RESET_STREAM(FRAME_CANCELLED) every stream whose frame is past its deadline, or
         predicted to miss it, and whose data is not all acknowledged; forget finished ones.
@@ -310,8 +336,9 @@ class RoqSender:
         cwnd = loss.congestion_window
         ssthresh = getattr(loss._cc, "ssthresh", None)  # noqa: SLF001 - slow start after loss
         pto = loss.get_probe_timeout() if loss._rtt_initialized else 1.0  # noqa: SLF001
+        sign = 1 if self.decode_order else -1        # the order the streams are served in
         order = sorted(self._by_frame.items(),
-                       key=lambda kv: (1 if kv[1].important else 2, -kv[1].index))
+                       key=lambda kv: (1 if kv[1].important else 2, sign * kv[1].index))
         ahead = 0
         resets = 0
         for index, state in order:

@@ -199,3 +199,17 @@ def test_a_fall_under_the_media_is_seen_before_a_200_ms_queue_overflows(offset):
     assert _at(loop["signal"], fall - 0.1) > 5e6
     assert _at(loop["signal"], fall + 0.12) * 1.08 < 2.5e6
     assert loop["lost_pictures"] == 0 and est.fall.falls >= 1
+
+
+def test_a_report_showing_a_fall_says_what_the_path_served():
+    # 9.6 Mbit/s of media; the path serves it, then a report in which every packet waited
+    # and they left the bottleneck evenly, 4 ms apart (2.4 Mbit/s): a fall, and the rate.
+    est = EncoderRate(6e6, max_bps=20e6)
+    for seq in range(1000):
+        est.on_sent(seq, 1200, seq / 1000)
+    est.on_feedback([(seq, seq / 1000 + 0.015) for seq in range(900)], 0.95)
+    assert est.fell_bps is None
+    est.on_feedback([(seq, 0.912 + 0.004 * (seq - 900)) for seq in range(900, 940)], 1.08)
+    assert est.fell_bps == pytest.approx(2.4e6, rel=0.05)
+    est.on_feedback([(seq, 0.975 + 0.001 * (seq - 940)) for seq in range(940, 960)], 1.1)
+    assert est.fell_bps is None              # only the report that showed it

@@ -59,3 +59,20 @@ def test_equal_ranks_share_round_robin(tmp_path, quic):
     seen = _order(client, server, quic)
     switches = sum(1 for a, b in zip(seen, seen[1:]) if a != b)
     assert set(seen) == set(sids) and switches >= 4      # alternating, not one after the other
+
+
+def test_decode_order_serves_the_oldest_first_and_reranks_open_streams(tmp_path, quic):
+    client, server = quic.pair(tmp_path)
+    quic.pump(client, server, 0.0, [])
+    sender = RoqSender(client, mode="frame")
+    frames = [_frame(0, FrameKind.P), _frame(1, FrameKind.P), _frame(2, FrameKind.IDR),
+              _frame(3, FrameKind.P)]
+    for frame in frames:                     # queued newest first, then switched over
+        for _ in range(6):
+            assert sender.send(quic.PACKET, frame, 0.01)
+        sender.end_frame(frame)
+    sender.set_decode_order(True)
+    sid = {f.index: sender._by_frame[f.index].stream_id for f in frames}
+    seen = _order(client, server, quic)
+    firsts = sorted(set(seen), key=seen.index)
+    assert firsts == [sid[2], sid[0], sid[1], sid[3]]     # key frame, then decode order
