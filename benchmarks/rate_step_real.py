@@ -12,7 +12,8 @@ a picture was held beyond its source spacing (over consecutive pictures out of t
 receiver: their gap there minus their gap leaving testsrc); a missing picture shows under
 "missing". No stall > one frame interval = nothing missing and "added" under one interval.
 "broken": pictures that arrived but cannot be shown intact (damaged, or predicted from a
-picture that was), from the probe's reference chain, each counted once.
+picture that was), from the probe's reference chain, each counted once. "queue drops": the
+relay's, at its full queue; "holds": capacity falls whose excess the sender kept back.
 Each run is made without and with `receive --playout --playout-min MS` (a fixed cushion
 under the jitter buffer), so the step's latency bump can be absorbed by the receiver.
 
@@ -103,6 +104,8 @@ def run(work: str, playout_ms: int | None, queue: str) -> dict:
     finally:
         for p in procs:
             p.stop()
+    relay_stats = next(json.loads(line.split("netsim: ", 1)[1]) for line in
+                       reversed(relay.text().splitlines()) if line.startswith("netsim: {"))
     signal = [json.loads(line) for line in open(stats)]
     rates = [(s["elapsed_s"], s["rate_signal_bps"]) for s in signal]
     fall = next(t for t, r in rates if t > 3 and r < 3e6)
@@ -114,7 +117,8 @@ def run(work: str, playout_ms: int | None, queue: str) -> dict:
             "min": min(low), "mean": sum(low) / len(low), "back": back,
             "latency": report["latency_ms"], "gap": report["freezes"]["longest_gap_ms"],
             "missing": video["missing_frames"], "frames": video["frames"],
-            "broken": broken(video)}
+            "broken": broken(video), "drops": relay_stats["forward"]["queue_drops"],
+            "holds": signal[-1].get("fall_holds", 0)}
 
 
 def broken(video: dict) -> int:
@@ -137,7 +141,7 @@ def main() -> None:
         modes = [args.playout_min]
     print(f"{'receiver':22} {'signal min/mean (2.5 phase)':>28} {'back >4.8':>9} "
           f"{'latency p50/p99/max ms':>24} {'longest gap':>11} {'source':>8} {'added':>8} "
-          f"{'missing':>7} {'broken':>6}", flush=True)
+          f"{'missing':>7} {'broken':>6} {'queue drops':>11} {'holds':>5}", flush=True)
     for _ in range(args.runs):
         for playout in modes:
             with tempfile.TemporaryDirectory() as work:
@@ -148,7 +152,8 @@ def main() -> None:
             print(f"{label:22} {r['min'] / 1e6:13.2f} / {r['mean'] / 1e6:4.2f} Mbit/s "
                   f"{back:>9} {lat['p50']:8.0f} / {lat['p99']:4.0f} / {lat['max']:4.0f} "
                   f"{r['gap']:8.1f} ms {r['source_gap']:5.1f} ms {r['added']:5.1f} ms "
-                  f"{r['missing']:7d} {r['broken']:6d}", flush=True)
+                  f"{r['missing']:7d} {r['broken']:6d} {r['drops']:11d} {r['holds']:5d}",
+                  flush=True)
 
 
 if __name__ == "__main__":

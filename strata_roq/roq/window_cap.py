@@ -82,7 +82,7 @@ def window_cap(quic: QuicConnection) -> int | None:
 
 #: The bottleneck queue a capped path may keep (s): short, so what must be resent gets
 #: through soon; the rest of the excess waits in the sender.
-FALL_QUEUE = 0.1
+FALL_QUEUE = 0.05
 
 
 class FallHold:
