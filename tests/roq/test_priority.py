@@ -28,17 +28,23 @@ def _order(client, server, quic) -> list[int]:
     return seen
 
 
-def test_queued_frames_leave_key_frame_first_then_newest_first(tmp_path, quic):
+def _queued(tmp_path, quic):
+    """A connection with four frames queued on it (P, P, key, P), nothing transmitted yet:
+    (client, server, sender, frame index -> stream id)."""
     client, server = quic.pair(tmp_path)
     quic.pump(client, server, 0.0, [])
     sender = RoqSender(client, mode="frame")
     frames = [_frame(0, FrameKind.P), _frame(1, FrameKind.P), _frame(2, FrameKind.IDR),
               _frame(3, FrameKind.P)]
-    for frame in frames:                     # all queued before anything is transmitted
+    for frame in frames:
         for _ in range(6):
             assert sender.send(quic.PACKET, frame, 0.01)
         sender.end_frame(frame)
-    sid = {f.index: sender._by_frame[f.index].stream_id for f in frames}
+    return client, server, sender, {f.index: sender._by_frame[f.index].stream_id for f in frames}
+
+
+def test_queued_frames_leave_key_frame_first_then_newest_first(tmp_path, quic):
+    client, server, _, sid = _queued(tmp_path, quic)
     seen = _order(client, server, quic)
     firsts = sorted(set(seen), key=seen.index)
     lasts = sorted(set(seen), key=lambda s: len(seen) - 1 - seen[::-1].index(s))
@@ -62,17 +68,8 @@ def test_equal_ranks_share_round_robin(tmp_path, quic):
 
 
 def test_decode_order_serves_the_oldest_first_and_reranks_open_streams(tmp_path, quic):
-    client, server = quic.pair(tmp_path)
-    quic.pump(client, server, 0.0, [])
-    sender = RoqSender(client, mode="frame")
-    frames = [_frame(0, FrameKind.P), _frame(1, FrameKind.P), _frame(2, FrameKind.IDR),
-              _frame(3, FrameKind.P)]
-    for frame in frames:                     # queued newest first, then switched over
-        for _ in range(6):
-            assert sender.send(quic.PACKET, frame, 0.01)
-        sender.end_frame(frame)
-    sender.set_decode_order(True)
-    sid = {f.index: sender._by_frame[f.index].stream_id for f in frames}
+    client, server, sender, sid = _queued(tmp_path, quic)   # ranked newest first ...
+    sender.set_decode_order(True)                            # ... then switched over
     seen = _order(client, server, quic)
     firsts = sorted(set(seen), key=seen.index)
     assert firsts == [sid[2], sid[0], sid[1], sid[3]]     # key frame, then decode order
