@@ -92,6 +92,8 @@ class EncoderRate:
         #: What the path served (bit/s) if the last report showed a capacity fall, else
         #: None: a sender may keep its excess back (:class:`strata_roq.roq.window_cap.FallHold`).
         self.fell_bps: float | None = None
+        #: The lowest queueing delay (s) among the packets the last report acknowledged.
+        self.report_queue: float | None = None
 
     def on_sent(self, seq: int, size: int, now: float) -> None:
         sent = self._sent
@@ -133,6 +135,7 @@ class EncoderRate:
             report.append((arrival, ctrl.queue_delay, item[1]))
         fell = self.fall.on_report(report) if report else None
         self.fell_bps = None if fell is None else fell * 8
+        self.report_queue = min(q for _, q, _ in report) if report else None
         # what the bottleneck served while a queue stood (bit/s), if lately measured: only
         # an estimator whose signal an encoder follows drains from it and sets its plateau
         capacity = self.capacity_bps(now) if self.drives_encoder else None

@@ -191,14 +191,17 @@ def _heard_feedback(roq, estimator, arrivals: dict, now: float, hold) -> None:
     at what the path serves × (min RTT + a short queue) until that excess has left, so it
     waits here instead of overflowing the bottleneck, whose drops would be resent into the
     same full queue, past the receiver's playout; meanwhile frames go in decode order."""
+    from strata_roq.cc.fall_detector import BUSY
     from strata_roq.roq.window_cap import set_window_cap
 
     estimator.on_feedback([item for items in arrivals.values() for item in items], now)
     if hold is not None:
         loss = roq.quic._loss  # noqa: SLF001 - aioquic's RTT and flight state
         was = hold.cap
-        cap = hold.on_report(estimator.fell_bps, loss._rtt_min, loss.bytes_in_flight,  # noqa: SLF001
-                             roq.unsent_bytes())
+        queue = estimator.report_queue
+        cap = hold.on_report(now, estimator.fell_bps, loss._rtt_min,  # noqa: SLF001
+                             loss.bytes_in_flight, roq.unsent_bytes(),
+                             drained=queue is not None and queue <= BUSY)
         if cap != was:
             set_window_cap(roq.quic, cap)
             roq.set_decode_order(cap is not None)
@@ -229,7 +232,8 @@ async def _send(args, source, target, mode: str) -> int:
     live: dict = {}
     feed, api = await _start_api(args, lambda: current(live["proto"]) if "proto" in live else {})
     # An encoder follows the signal, so a fall's excess is transient: kept back in the sender
-    hold = FallHold() if rate is not None else None
+    # (on frame streams, whose backlog the sender sees and orders)
+    hold = FallHold() if rate is not None and mode == "frame" else None
     start = time.monotonic()
     reports = None
     encoder_addr = None            # where the media (the encoder) was last seen sending from

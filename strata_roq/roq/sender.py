@@ -35,6 +35,7 @@ from strata_roq.roq.priority import (TOP, can_open_uni_stream, enable_stream_pri
                                      set_stream_rank)
 from strata_roq.roq.framing import (RoqErrorCode, encode_datagram, encode_stream_record,
                                     encode_varint)
+from strata_roq.roq.window_cap import window_cap
 
 MODES = ("frame", "stream", "datagram", "hybrid")
 #: Frames at or above this priority ride streams in hybrid mode (key frames, audio, PSI).
@@ -334,7 +335,10 @@ class RoqSender:
         loss = self.quic._loss  # noqa: SLF001 - RTT and congestion window
         srtt = loss._rtt_smoothed if loss._rtt_initialized else 0.0  # noqa: SLF001
         cwnd = loss.congestion_window
-        ssthresh = getattr(loss._cc, "ssthresh", None)  # noqa: SLF001 - slow start after loss
+        # slow start after a loss; not while a cap holds the window (the controller's own
+        # window climbs underneath, the capped one does not)
+        ssthresh = None if window_cap(self.quic) is not None else \
+            getattr(loss._cc, "ssthresh", None)  # noqa: SLF001
         pto = loss.get_probe_timeout() if loss._rtt_initialized else 1.0  # noqa: SLF001
         sign = 1 if self.decode_order else -1        # the order the streams are served in
         order = sorted(self._by_frame.items(),

@@ -32,6 +32,7 @@ class _CappedWindow:
 
     window_cap: int | None = None
     own_window: int = 0
+    plain_class: type = QuicCongestionControl      # the controller's own class
 
     def _expose(self) -> None:
         cap = self.window_cap
@@ -56,23 +57,40 @@ for _name in _WINDOW_METHODS:
 _capped: dict[type, type] = {}
 
 
+#: The smallest cap (bytes): two full packets, so the connection never stalls on it.
+MIN_CAP = 3000
+
+
 def set_window_cap(quic: QuicConnection, cap: int | None) -> None:
-    """Hold ``quic``'s congestion window at or under ``cap`` bytes (None: no cap)."""
+    """Hold ``quic``'s congestion window at or under ``cap`` bytes (at least MIN_CAP); None
+    lifts the cap and gives the connection back its own controller."""
     loss = quic._loss  # noqa: SLF001 - no public congestion API
     cc: QuicCongestionControl = loss._cc  # noqa: SLF001
-    if not isinstance(cc, _CappedWindow):
-        if cap is None:
+    if cap is None:
+        if not isinstance(cc, _CappedWindow):
             return
-        cls = type(cc)
-        if cls not in _capped:
-            _capped[cls] = type("Capped" + cls.__name__, (_CappedWindow, cls), {})
-        # The same controller state in the capped class (its layout forbids a __class__ swap)
-        capped = object.__new__(_capped[cls])
-        capped.__dict__.update(cc.__dict__)
-        capped.own_window = cc.congestion_window
-        loss._cc = cc = capped  # noqa: SLF001
-    cc.window_cap = None if cap is None else max(int(cap), 2 * quic._max_datagram_size)  # noqa: SLF001
-    cc._expose()
+        # Back to the plain controller, its own window exposed (no wrapper per packet).
+        plain = object.__new__(cc.plain_class)
+        plain.__dict__.update(cc.__dict__)
+        del plain.own_window, plain.window_cap
+        plain.congestion_window = cc.own_window
+        loss._cc = cc = plain  # noqa: SLF001
+    else:
+        if not isinstance(cc, _CappedWindow):
+            cls = type(cc)
+            if cls not in _capped:
+                _capped[cls] = type("Capped" + cls.__name__, (_CappedWindow, cls),
+                                    {"plain_class": cls})
+            # The same state in the capped class (its layout forbids a __class__ swap).
+            capped = object.__new__(_capped[cls])
+            capped.__dict__.update(cc.__dict__)
+            capped.own_window = cc.congestion_window
+            loss._cc = cc = capped  # noqa: SLF001
+        cc.window_cap = max(int(cap), MIN_CAP)
+        cc._expose()
+    if loss._rtt_initialized:  # noqa: SLF001 - the pacer follows the window at once
+        loss._pacer.update_rate(congestion_window=cc.congestion_window,  # noqa: SLF001
+                                smoothed_rtt=loss._rtt_smoothed)  # noqa: SLF001
 
 
 def window_cap(quic: QuicConnection) -> int | None:
@@ -83,27 +101,35 @@ def window_cap(quic: QuicConnection) -> int | None:
 #: The bottleneck queue a capped path may keep (s): short, so what must be resent gets
 #: through soon; the rest of the excess waits in the sender.
 FALL_QUEUE = 0.05
+#: A hold ends this long (s) after the last report that showed a fall, whatever waits.
+MAX_HOLD = 2.0
 
 
 class FallHold:
     """When to cap, and where: from a capacity fall (seen in a feedback report) until the
     excess it caught has left — nothing waits behind the window and less than the cap is
-    in flight. A fall wrongly seen in a path's jitter thus costs one report's worth of
-    holding at most, where the window binds at all. Sans-I/O."""
+    in flight — or the path's queue has gone (the capacity came back: the cap, not the
+    path, now holds the media), or MAX_HOLD after the last fall seen. A fall wrongly seen
+    in a path's jitter thus costs one report's worth of holding at most, where the window
+    binds at all. Sans-I/O."""
 
     def __init__(self, queue: float = FALL_QUEUE) -> None:
         self.queue = queue
         self.cap: int | None = None
         self.holds = 0                   # falls that started a hold
+        self._fell_at = 0.0
 
-    def on_report(self, fell_bps: float | None, min_rtt: float, in_flight: int,
-                  waiting: int) -> int | None:
+    def on_report(self, now: float, fell_bps: float | None, min_rtt: float, in_flight: int,
+                  waiting: int, drained: bool) -> int | None:
         """``fell_bps``: the rate the path served if this report showed a fall, else None;
-        ``min_rtt`` (s); bytes ``in_flight`` and ``waiting`` to be sent. The cap (bytes)."""
+        ``min_rtt`` (s); bytes ``in_flight`` and ``waiting`` to be sent; ``drained``: a
+        packet of the report came through an empty queue. The cap (bytes), or None."""
         if fell_bps is not None and min_rtt < float("inf"):
             if self.cap is None:
                 self.holds += 1
-            self.cap = int(fell_bps / 8 * (min_rtt + self.queue))
-        elif self.cap is not None and not waiting and in_flight < self.cap:
+            self.cap = max(MIN_CAP, int(fell_bps / 8 * (min_rtt + self.queue)))
+            self._fell_at = now
+        elif self.cap is not None and ((not waiting and in_flight < self.cap) or drained
+                                       or now - self._fell_at > MAX_HOLD):
             self.cap = None
         return self.cap

@@ -73,3 +73,12 @@ def test_decode_order_serves_the_oldest_first_and_reranks_open_streams(tmp_path,
     seen = _order(client, server, quic)
     firsts = sorted(set(seen), key=seen.index)
     assert firsts == [sid[2], sid[0], sid[1], sid[3]]     # key frame, then decode order
+
+
+def test_leaving_decode_order_ranks_newest_first_again(tmp_path, quic):
+    client, server, sender, sid = _queued(tmp_path, quic)
+    sender.set_decode_order(True)
+    sender.set_decode_order(False)
+    seen = _order(client, server, quic)
+    firsts = sorted(set(seen), key=seen.index)
+    assert firsts == [sid[2], sid[3], sid[1], sid[0]]

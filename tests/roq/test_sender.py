@@ -253,3 +253,28 @@ def test_a_frame_reset_before_it_left_is_never_reported(tmp_path, quic):
     assert sender.expire(0.31) == 1                # the frame's deadline: its stream reset
     _exchange(client, server, sender, 0.31, 0.5, deliver=True)
     assert len(wired) == first and not sender._unwired     # noqa: SLF001
+
+
+def test_while_a_cap_holds_frames_are_predicted_in_decode_order_on_the_capped_window(
+        tmp_path, quic):
+    # Four P-frames of ~7.2 kB queued, nothing sent; a capped 12 kB window, 100 ms SRTT:
+    # about 2.5 frames fit before the deadline. In decode order the newest are hopeless
+    # (newest first, the oldest would be). Reno's ssthresh, far above, belongs to its own
+    # window: the capped one does not climb in slow start.
+    from strata_roq.roq.window_cap import set_window_cap
+
+    client, _, _, sender = _connected(tmp_path, quic)
+    loss = client._loss
+    loss._rtt_initialized, loss._rtt_smoothed = True, 0.1
+    loss._cc.ssthresh = 10 ** 6
+    set_window_cap(client, 12_000)
+    sender.set_decode_order(True)
+    deadline = 0.01 + 0.05 + 18_000 * 0.1 / 12_000 + 0.0005
+    frames = [_frame(i, deadline) for i in range(4)]
+    for frame in frames:
+        for _ in range(6):
+            assert sender.send(quic.PACKET, frame, 0.01)
+    assert sender.unsent_bytes() >= 4 * 6 * len(quic.PACKET)
+    assert sender.expire(0.01) == 2
+    assert [sender._by_frame[i].cancelled for i in range(4)] == [False, False, True, True]
+    assert sender.unsent_bytes() < 3 * 6 * len(quic.PACKET)    # the cancelled ones are not

@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 from aioquic.quic.congestion.reno import RenoCongestionControl
 
-from strata_roq.roq.window_cap import FALL_QUEUE, FallHold, set_window_cap, window_cap
+from strata_roq.roq.window_cap import (FALL_QUEUE, MAX_HOLD, MIN_CAP, FallHold, set_window_cap,
+                                       window_cap)
 
 
 def _sent(size: int, at: float = 0.0):
@@ -52,36 +53,87 @@ def test_the_controller_keeps_its_own_window_underneath(tmp_path, quic):
     cc.on_packets_lost(now=3.0, packets=[_sent(1200, 2.0)])   # a loss halves it
     assert cc.own_window == (own + 1200) // 2
     set_window_cap(client, None)
-    assert cc.congestion_window == (own + 1200) // 2
+    assert client._loss.congestion_window == (own + 1200) // 2
     set_window_cap(client, 10 ** 9)          # a cap above the window does not raise it
-    assert cc.congestion_window == (own + 1200) // 2
+    assert client._loss.congestion_window == (own + 1200) // 2
 
 
 def test_a_cap_never_goes_under_two_packets(tmp_path, quic):
     client, _ = quic.pair(tmp_path)
     set_window_cap(client, 10)
-    assert client._loss.congestion_window == 2 * client._max_datagram_size
+    assert client._loss.congestion_window == MIN_CAP
+
+
+def test_lifting_gives_back_the_plain_controller_and_paces_at_once(tmp_path, quic):
+    client, server = quic.pair(tmp_path)
+    for step in range(5):
+        quic.pump(client, server, 0.01 * step, [])
+    loss = client._loss
+    own = loss.congestion_window
+    set_window_cap(client, own // 4)        # the pacer's packet spacing follows at once
+    assert loss._pacer.packet_time == pytest.approx(
+        loss._pacer._max_datagram_size * loss._rtt_smoothed / (own // 4))
+    set_window_cap(client, None)
+    assert loss._pacer.packet_time == pytest.approx(
+        loss._pacer._max_datagram_size * loss._rtt_smoothed / own)
+    assert type(client._loss._cc) is RenoCongestionControl     # no wrapper per packet
+    assert client._loss.congestion_window == own and window_cap(client) is None
+    assert not hasattr(client._loss._cc, "own_window")
+
+
+def test_real_acknowledgements_grow_the_own_window_under_the_cap(tmp_path, quic):
+    client, server = quic.pair(tmp_path)
+    for step in range(5):
+        quic.pump(client, server, 0.01 * step, [])
+    own = client._loss.congestion_window
+    set_window_cap(client, 6000)
+    sid = client.get_next_available_stream_id(is_unidirectional=True)
+    client.send_stream_data(sid, bytes(60_000))
+    for step in range(5, 60):
+        quic.pump(client, server, 0.01 * step, [])
+    cc = client._loss._cc
+    assert cc.own_window > own and client._loss.congestion_window == 6000
 
 
 def test_fall_hold_caps_from_a_fall_until_the_excess_has_left():
     hold = FallHold()
-    assert hold.on_report(None, 0.03, 80_000, 0) is None        # no fall: no cap
-    cap = hold.on_report(2.5e6, 0.03, 80_000, 0)                # a fall: served × (RTT + q)
-    assert cap == pytest.approx(2.5e6 / 8 * (0.03 + FALL_QUEUE), abs=1)
-    assert hold.on_report(None, 0.03, cap - 1000, 30_000) == cap   # a backlog still waits
-    assert hold.on_report(None, 0.03, cap + 5000, 0) == cap     # over the cap in flight
-    lower = hold.on_report(2.0e6, 0.03, cap, 10_000)            # a later report: the new rate
+    report = dict(min_rtt=0.03, drained=False)
+    assert hold.on_report(0.0, None, in_flight=80_000, waiting=0, **report) is None
+    cap = hold.on_report(0.05, 2.5e6, in_flight=80_000, waiting=0, **report)   # a fall
+    assert cap == pytest.approx(2.5e6 / 8 * (0.03 + FALL_QUEUE), abs=1)   # served × (RTT + q)
+    assert hold.on_report(0.1, None, in_flight=cap - 1000, waiting=30_000, **report) == cap
+    assert hold.on_report(0.15, None, in_flight=cap + 5000, waiting=0, **report) == cap
+    lower = hold.on_report(0.2, 2.0e6, in_flight=cap, waiting=10_000, **report)   # new rate
     assert lower < cap and hold.holds == 1
-    assert hold.on_report(None, 0.03, lower - 1, 0) is None     # gone: lifted
-    assert hold.on_report(2.0e6, 0.03, 10_000, 0) is not None and hold.holds == 2
+    assert hold.on_report(0.25, None, in_flight=lower - 1, waiting=0, **report) is None
+    assert hold.on_report(0.3, 2.0e6, in_flight=10_000, waiting=0, **report) is not None
+    assert hold.holds == 2
+
+
+def test_fall_hold_lets_go_when_the_path_has_drained_or_after_a_while():
+    hold = FallHold()
+    hold.on_report(0.0, 2.5e6, 0.03, in_flight=80_000, waiting=0, drained=False)
+    # the capacity came back: the path's queue is gone while the cap still holds media back
+    assert hold.on_report(0.5, None, 0.03, in_flight=20_000, waiting=50_000,
+                          drained=True) is None
+    hold.on_report(1.0, 2.5e6, 0.03, in_flight=80_000, waiting=0, drained=False)
+    assert hold.on_report(1.0 + MAX_HOLD - 0.1, None, 0.03, in_flight=20_000,
+                          waiting=50_000, drained=False) is not None
+    assert hold.on_report(1.0 + MAX_HOLD + 0.1, None, 0.03, in_flight=20_000,
+                          waiting=50_000, drained=False) is None
+
+
+def test_fall_hold_caps_no_lower_than_the_window_it_can_set():
+    hold = FallHold()
+    assert hold.on_report(0.0, 100e3, 0.02, in_flight=5000, waiting=0, drained=False) == MIN_CAP
+    assert hold.on_report(0.1, None, 0.02, in_flight=1300, waiting=0, drained=False) is None
 
 
 def test_fall_hold_waits_for_a_round_trip_time():
-    assert FallHold().on_report(2.5e6, float("inf"), 0, 0) is None
+    assert FallHold().on_report(0.0, 2.5e6, float("inf"), 0, 0, False) is None
 
 
-def test_send_caps_the_window_and_serves_in_decode_order_while_it_holds(tmp_path, quic):
-    from strata_roq.commands.send import _heard_feedback
+def _held(tmp_path, quic):
     from strata_roq.roq.sender import RoqSender
 
     client, server = quic.pair(tmp_path)
@@ -89,8 +141,15 @@ def test_send_caps_the_window_and_serves_in_decode_order_while_it_holds(tmp_path
         quic.pump(client, server, 0.01 * step, [])
     roq = RoqSender(client, mode="frame")
     heard = []
-    estimator = SimpleNamespace(fell_bps=0.5e6,
+    estimator = SimpleNamespace(fell_bps=0.5e6, report_queue=0.03,
                                 on_feedback=lambda arrivals, now: heard.append(arrivals))
+    return client, roq, estimator, heard
+
+
+def test_send_caps_the_window_and_serves_in_decode_order_while_it_holds(tmp_path, quic):
+    from strata_roq.commands.send import _heard_feedback
+
+    client, roq, estimator, heard = _held(tmp_path, quic)
     hold = FallHold()
     own = client._loss.congestion_window
     _heard_feedback(roq, estimator, {1: [(7, 0.1)]}, 0.1, hold)
@@ -105,3 +164,23 @@ def test_send_caps_the_window_and_serves_in_decode_order_while_it_holds(tmp_path
     assert client._loss.congestion_window == own
     _heard_feedback(roq, estimator, {}, 0.2, None)     # no encoder follows: never held
     assert window_cap(client) is None
+
+
+def test_send_holds_while_a_backlog_waits_then_lets_go_once_the_path_drained(tmp_path, quic):
+    from strata_roq.commands.send import _heard_feedback
+    from strata_roq.media.frames import MediaFrame
+    from strata_roq.media.nal import FrameKind
+
+    client, roq, estimator, _ = _held(tmp_path, quic)
+    hold = FallHold()
+    _heard_feedback(roq, estimator, {}, 0.1, hold)
+    frame = MediaFrame(0, FrameKind.P, 0x100, "h264", 0.0, 0.0, 5.0, priority=3)
+    for _ in range(20):
+        roq.send(quic.PACKET, frame, 0.1)    # queued behind the capped window
+    assert roq.unsent_bytes() >= 20 * len(quic.PACKET)
+    estimator.fell_bps = None
+    _heard_feedback(roq, estimator, {}, 0.15, hold)
+    assert window_cap(client) is not None    # a backlog still waits
+    estimator.report_queue = 0.002           # a packet came through an empty queue
+    _heard_feedback(roq, estimator, {}, 0.2, hold)
+    assert window_cap(client) is None and not roq.decode_order
