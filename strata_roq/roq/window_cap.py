@@ -103,13 +103,16 @@ def window_cap(quic: QuicConnection) -> int | None:
 FALL_QUEUE = 0.05
 #: A hold ends this long (s) after the last report that showed a fall, whatever waits.
 MAX_HOLD = 2.0
+#: The cap grows by this factor for each report whose packets found the path's queue empty.
+REOPEN = 1.25
 
 
 class FallHold:
     """When to cap, and where: from a capacity fall (seen in a feedback report) until the
     excess it caught has left — nothing waits behind the window and less than the cap is
-    in flight — or the path's queue has gone (the capacity came back: the cap, not the
-    path, now holds the media), or MAX_HOLD after the last fall seen. A fall wrongly seen
+    in flight — or MAX_HOLD after the last fall seen. While the path's queue is empty (the
+    capacity came back: the cap, not the path, holds the media) the cap grows by REOPEN a
+    report, so an encoder climbing past it cannot keep it for ever. A fall wrongly seen
     in a path's jitter thus costs one report's worth of holding at most, where the window
     binds at all. Sans-I/O."""
 
@@ -129,7 +132,12 @@ class FallHold:
                 self.holds += 1
             self.cap = max(MIN_CAP, int(fell_bps / 8 * (min_rtt + self.queue)))
             self._fell_at = now
-        elif self.cap is not None and ((not waiting and in_flight < self.cap) or drained
-                                       or now - self._fell_at > MAX_HOLD):
-            self.cap = None
+        elif self.cap is not None:
+            if (not waiting and in_flight < self.cap) or now - self._fell_at > MAX_HOLD:
+                self.cap = None
+            elif drained:
+                # The path's queue has gone: it serves more than the cap lets through (its
+                # rate was measured low, or the capacity came back). Open up, not all at
+                # once: what waits here would overflow it again.
+                self.cap = int(self.cap * REOPEN)
         return self.cap

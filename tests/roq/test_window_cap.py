@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 from aioquic.quic.congestion.reno import RenoCongestionControl
 
-from strata_roq.roq.window_cap import (FALL_QUEUE, MAX_HOLD, MIN_CAP, FallHold, set_window_cap,
-                                       window_cap)
+from strata_roq.roq.window_cap import (FALL_QUEUE, MAX_HOLD, MIN_CAP, REOPEN, FallHold,
+                                       set_window_cap, window_cap)
 
 
 def _sent(size: int, at: float = 0.0):
@@ -110,12 +110,16 @@ def test_fall_hold_caps_from_a_fall_until_the_excess_has_left():
     assert hold.holds == 2
 
 
-def test_fall_hold_lets_go_when_the_path_has_drained_or_after_a_while():
+def test_fall_hold_opens_up_while_the_path_drains_and_lets_go_after_a_while():
     hold = FallHold()
-    hold.on_report(0.0, 2.5e6, 0.03, in_flight=80_000, waiting=0, drained=False)
+    cap = hold.on_report(0.0, 2.5e6, 0.03, in_flight=80_000, waiting=0, drained=False)
     # the capacity came back: the path's queue is gone while the cap still holds media back
-    assert hold.on_report(0.5, None, 0.03, in_flight=20_000, waiting=50_000,
-                          drained=True) is None
+    wider = hold.on_report(0.5, None, 0.03, in_flight=20_000, waiting=50_000, drained=True)
+    assert wider == int(cap * REOPEN)
+    assert hold.on_report(0.55, None, 0.03, in_flight=20_000, waiting=50_000,
+                          drained=False) == wider     # queued again: held where it is
+    assert hold.on_report(0.6, None, 0.03, in_flight=20_000, waiting=0,
+                          drained=True) is None       # and what waited has gone
     hold.on_report(1.0, 2.5e6, 0.03, in_flight=80_000, waiting=0, drained=False)
     assert hold.on_report(1.0 + MAX_HOLD - 0.1, None, 0.03, in_flight=20_000,
                           waiting=50_000, drained=False) is not None
@@ -143,13 +147,13 @@ def _held(tmp_path, quic):
     heard = []
     estimator = SimpleNamespace(fell_bps=0.5e6, report_queue=0.03,
                                 on_feedback=lambda arrivals, now: heard.append(arrivals))
-    return client, roq, estimator, heard
+    return client, server, roq, estimator, heard
 
 
 def test_send_caps_the_window_and_serves_in_decode_order_while_it_holds(tmp_path, quic):
     from strata_roq.commands.send import _heard_feedback
 
-    client, roq, estimator, heard = _held(tmp_path, quic)
+    client, _, roq, estimator, heard = _held(tmp_path, quic)
     hold = FallHold()
     own = client._loss.congestion_window
     _heard_feedback(roq, estimator, {1: [(7, 0.1)]}, 0.1, hold)
@@ -166,12 +170,12 @@ def test_send_caps_the_window_and_serves_in_decode_order_while_it_holds(tmp_path
     assert window_cap(client) is None
 
 
-def test_send_holds_while_a_backlog_waits_then_lets_go_once_the_path_drained(tmp_path, quic):
+def test_send_holds_while_a_backlog_waits_and_opens_up_as_the_path_drains(tmp_path, quic):
     from strata_roq.commands.send import _heard_feedback
     from strata_roq.media.frames import MediaFrame
     from strata_roq.media.nal import FrameKind
 
-    client, roq, estimator, _ = _held(tmp_path, quic)
+    client, server, roq, estimator, _ = _held(tmp_path, quic)
     hold = FallHold()
     _heard_feedback(roq, estimator, {}, 0.1, hold)
     frame = MediaFrame(0, FrameKind.P, 0x100, "h264", 0.0, 0.0, 5.0, priority=3)
@@ -181,6 +185,13 @@ def test_send_holds_while_a_backlog_waits_then_lets_go_once_the_path_drained(tmp
     estimator.fell_bps = None
     _heard_feedback(roq, estimator, {}, 0.15, hold)
     assert window_cap(client) is not None    # a backlog still waits
+    held = window_cap(client)
     estimator.report_queue = 0.002           # a packet came through an empty queue
     _heard_feedback(roq, estimator, {}, 0.2, hold)
+    assert window_cap(client) == int(held * REOPEN) and roq.decode_order   # opens up
+    for t in range(21, 40):
+        if window_cap(client) is None:
+            break
+        quic.pump(client, server, t / 100, [])   # the backlog leaves, is acknowledged
+        _heard_feedback(roq, estimator, {}, t / 100, hold)
     assert window_cap(client) is None and not roq.decode_order
