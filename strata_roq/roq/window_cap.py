@@ -110,11 +110,11 @@ REOPEN = 1.25
 class FallHold:
     """When to cap, and where: from a capacity fall (seen in a feedback report) until the
     excess it caught has left — nothing waits behind the window and less than the cap is
-    in flight — or MAX_HOLD after the last fall seen. While the path's queue is empty (the
-    capacity came back: the cap, not the path, holds the media) the cap grows by REOPEN a
-    report, so an encoder climbing past it cannot keep it for ever. A fall wrongly seen
-    in a path's jitter thus costs one report's worth of holding at most, where the window
-    binds at all. Sans-I/O."""
+    in flight — or MAX_HOLD after the last fall seen. A fall wrongly seen in a path's
+    jitter thus costs one report's worth of holding at most, where the window binds at
+    all. While the path's queue is empty (its rate was measured low, or the capacity came
+    back: the cap, not the path, holds the media) the cap grows by REOPEN a report, so an
+    encoder climbing past it cannot keep it for ever. Sans-I/O."""
 
     def __init__(self, queue: float = FALL_QUEUE) -> None:
         self.queue = queue
