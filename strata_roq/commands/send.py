@@ -199,8 +199,10 @@ def _heard_feedback(roq, estimator, arrivals: dict, now: float, hold) -> None:
         loss = roq.quic._loss  # noqa: SLF001 - aioquic's RTT and flight state
         was = hold.cap
         queue = estimator.report_queue
+        # (what waits matters only to a hold: not a walk over every open stream per report)
+        waiting = roq.unsent_bytes() if was is not None else 0
         cap = hold.on_report(now, estimator.fell_bps, loss._rtt_min,  # noqa: SLF001
-                             loss.bytes_in_flight, roq.unsent_bytes(),
+                             loss.bytes_in_flight, waiting,
                              drained=queue is not None and queue <= BUSY)
         if cap != was:
             set_window_cap(roq.quic, cap)
