@@ -124,7 +124,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
     from strata_roq.rtp.reorder import ReorderBuffer
 
     target = targets[0]
-    from strata_roq.rtp.deadline import DeadlineFilter, gap_wait
+    from strata_roq.rtp.deadline import DeadlineFilter, gap_wait, release_on_time
 
     from strata_roq.roq.feedback import CCFB_INTERVAL
     from strata_roq.roq.framing import RoqErrorCode
@@ -169,24 +169,23 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
             print(f"receive: browsers: https://{args.web}/ (certificate sha256 "
                   f"{web.certs.sha256_hex})", file=sys.stderr, flush=True)
 
-    def forward(packets: list[bytes]) -> None:
+    def send_one(data: bytes) -> None:
         if web is not None:
-            now = time.monotonic()
-            for data in packets:
-                start, end = payload_bounds(data)
-                web_feed(data[start:end], now)
-        for data in packets:
-            if rist is not None:
-                start, end = payload_bounds(data)
-                rist_core.send(data[start:end], time.monotonic(),
-                               int.from_bytes(data[4:8], "big"))
-                counters["forwarded"] += 1
-                continue
+            start, end = payload_bounds(data)
+            web_feed(data[start:end], time.monotonic())
+        if rist is not None:
+            start, end = payload_bounds(data)
+            rist_core.send(data[start:end], time.monotonic(), int.from_bytes(data[4:8], "big"))
+        else:
             if strip:
                 start, end = payload_bounds(data)
                 data = data[start:end]
             out.sendto(data)
-            counters["forwarded"] += 1
+        counters["forwarded"] += 1
+
+    def forward(packets: list[bytes]) -> None:
+        for data in packets:
+            send_one(data)
         if rist is not None and packets:
             rist.flush()
 
@@ -200,7 +199,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
                             ceiling=None if args.no_deadline else args.latency / 1000.0)
 
     state = {"switches": 0, "deadline": deadline, "fec": FecReceiver(), "base_owd": 0.0,
-             "oldest_released": 0.0,
+             "oldest_released": 0.0, "release_stall": 0.0,
              "playout": new_playout() if args.playout else None,
              "nice": None,           # the nice value playout runs at (--playout-nice)
              "realtime": 0,          # its SCHED_RR priority (--playout-realtime; 0: none)
@@ -339,32 +338,32 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
                 # Settle only as long as an earlier packet can lag: the reorder window plus
                 # the paths' start-up lag, not the bonded gap wait (almost the whole budget).
                 settle = args.reorder / 1000.0 + start_lag(conn)
-        forward(on_time(reorder.push(data, seq, now, hold, longest, settle)))
+        forward_on_time(reorder.push(data, seq, now, hold, longest, settle))
         due = reorder.next_timeout()
         if due is not None and due < state["held_until"]:
             held_wake.set()                 # an earlier release than the flusher waits for
         return True
 
-    def on_time(packets: list[bytes]) -> list[bytes]:
+    def forward_on_time(packets: list[bytes]) -> None:
         """Better never than late at the last moment too: a packet held behind a gap is
         released before its deadline less a few ms, but a busy event loop can fire that
-        release later still — then it is dropped here (counted), not handed on late."""
+        release later still, and a batch's sends can be held up among themselves — so
+        each packet is judged again just before it goes, and one found late is dropped
+        (counted), not handed on late."""
         limit = state["deadline"]
-        if limit is None or not packets:
-            return packets
-        now = time.monotonic()
-        base_owd = state["base_owd"]
-        kept, oldest = [], 0.0
-        for d in packets:
-            age = limit.age_now(int.from_bytes(d[4:8], "big"), now, base_owd)
-            if age <= limit.latency:
-                kept.append(d)
-                oldest = max(oldest, age)
-        counters["late_at_release"] += len(packets) - len(kept)
+        if limit is None:
+            forward(packets)
+            return
+        if not packets:
+            return
+        r = release_on_time(packets, limit, state["base_owd"], time.monotonic, send_one)
+        if rist is not None and r.sent:
+            rist.flush()
+        counters["late_at_release"] += r.late
         # the oldest packet handed on, by our clock: a probe that finds a frame older than
         # this (beyond its own hop) shows the output path late, not the judgement
-        state["oldest_released"] = max(state["oldest_released"], oldest)
-        return kept
+        state["oldest_released"] = max(state["oldest_released"], r.oldest)
+        state["release_stall"] = max(state["release_stall"], r.stall)
 
     playout_wake = asyncio.Event()
 
@@ -393,7 +392,7 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
         release slack left (``gap_wait``)."""
         while True:
             now = time.monotonic()
-            forward(on_time(reorder.poll(now)))
+            forward_on_time(reorder.poll(now))
             due = reorder.next_timeout()
             state["held_until"] = due if due is not None else now + 0.05
             await _sleep_until(held_wake, state["held_until"], now)
@@ -444,7 +443,9 @@ async def _receive(args, source, targets, cert: str, key: str) -> int:
                 "sender": limit.clock_bias is not None,
                 "bias_ms": None if limit.clock_bias is None else round(limit.clock_bias * 1e3, 2),
                 "reports_untrusted": limit.reports_untrusted,
-                "oldest_released_ms": round(state["oldest_released"] * 1e3, 2)}
+                "oldest_released_ms": round(state["oldest_released"] * 1e3, 2),
+                # the longest a packet's send took after it was judged in time
+                "release_stall_ms": round(state["release_stall"] * 1e3, 2)}
         if state["playout"] is not None:
             jb = state["playout"]
             stats["playout"] = {**jb.stats.as_dict(),

@@ -21,6 +21,9 @@ the later (safer) anyway; more, and it is another machine's clock, not processin
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 from strata_roq.cc.base import WindowedMin
 from strata_roq.rtp.seq import SeqUnwrapper
 
@@ -101,6 +104,38 @@ class DeadlineFilter:
         self.admitted += 1
         self.max_age = max(self.max_age, age)
         return True
+
+
+@dataclass
+class Release:
+    """What :func:`release_on_time` did with a batch."""
+    sent: int = 0
+    late: int = 0            # past the budget when their turn to go came: dropped
+    oldest: float = 0.0      # the oldest age handed on, as judged just before its send
+    stall: float = 0.0       # the longest a send took after its judgement
+
+
+def release_on_time(packets, limit: DeadlineFilter, base_owd: float,
+                    read_clock: Callable[[], float], send: Callable[[bytes], None]) -> Release:
+    """Hand on each packet still within the budget, judged by the clock read just before
+    it goes — not once for the batch: handing a packet to a local reader wakes it, and the
+    scheduler may give it our CPU there and then, so the rest of a batch can go out
+    milliseconds after a judgement made at its start. ``stall`` reports how long a send
+    took after its judgement: what no judgement before the send can see."""
+    r = Release()
+    latency = limit.latency
+    for data in packets:
+        before = read_clock()
+        age = limit.age_now(int.from_bytes(data[4:8], "big"), before, base_owd)
+        if age > latency:
+            r.late += 1
+            continue
+        send(data)
+        r.sent += 1
+        r.stall = max(r.stall, read_clock() - before)
+        if age > r.oldest:
+            r.oldest = age
+    return r
 
 
 #: How late the receiver's hold timer may fire after it expires (its poll period).

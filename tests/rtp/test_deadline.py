@@ -1,6 +1,6 @@
 import pytest
 
-from strata_roq.rtp.deadline import DeadlineFilter, gap_wait
+from strata_roq.rtp.deadline import DeadlineFilter, gap_wait, release_on_time
 
 
 def test_age_is_relative_delay_plus_base_owd_whatever_the_clock_offset():
@@ -136,3 +136,31 @@ def test_a_skewed_first_report_gives_way_to_an_accurate_one():
     t = 101.2
     assert not f.admit(int(t * 90000), t + 0.302, 0.020)
     assert f.last_age == pytest.approx(0.302, abs=1e-4)
+
+
+def test_each_packet_is_judged_again_just_before_it_goes():
+    """A batch released together: the first send loses the CPU for 20 ms (a local reader
+    woken by it runs on our core). The packets after it are judged by the clock after that
+    stall, so one that was in time when the batch started but not when its turn came is
+    dropped, not handed on 20 ms late; the stall is reported."""
+    f = DeadlineFilter(0.3)
+    _steady(f, 100.0, 0.023)
+    t = 101.0
+    old, young = int(t * 90000), int((t + 0.030) * 90000)
+    assert f.admit(old, t + 0.250, 0.020) and f.admit(young, t + 0.251, 0.020)
+    clock = {"now": t + 0.290}     # the release: `old` 287 ms old (23 ms path, 20 ms base)
+    sent = []
+
+    def send(data: bytes) -> None:
+        sent.append(data)
+        clock["now"] += 0.020           # this send stalled
+
+    packets = [bytes(4) + ts.to_bytes(4, "big") + bytes(4) for ts in (old, old, young)]
+    r = release_on_time(packets, f, 0.020, lambda: clock["now"], send)
+    # by its turn the second `old` was 307 ms old; `young`, 30 ms younger, still in time
+    assert sent == [packets[0], packets[2]]
+    assert (r.sent, r.late) == (2, 1)
+    assert r.oldest == pytest.approx(0.287, abs=1e-4)
+    assert r.stall == pytest.approx(0.020, abs=1e-9)
+    empty = release_on_time([], f, 0.020, lambda: clock["now"], send)
+    assert (empty.sent, empty.late, empty.oldest, empty.stall) == (0, 0, 0.0, 0.0)
