@@ -105,8 +105,13 @@ def run_overload(mode: str, workdir: str, layer_drop: str = "auto") -> dict:
     by_frame = report.get("latency_by_frame", [])
     sent = int(RUN_S * FPS)
     transport = [(i, ms - encode_ms[i]) for i, ms in by_frame if i < len(encode_ms)]
-    # (index, Strata's share, testsrc's encode time taken off)
-    late = [[i, round(ms, 2), encode_ms[i]] for i, ms in transport
+    # (index, Strata's share, testsrc's encode time taken off, whether the probe found the
+    # picture broken, whether the next one arrived: a picture that lost its tail and was
+    # followed by a later one's middle - no start, its loss hidden by TS's 4-bit continuity
+    # counter - would be dated by that later picture's packets)
+    video = report.get("video", {})
+    broken, seen = set(video.get("broken_indices", [])), {i for i, _ in by_frame}
+    late = [[i, round(ms, 2), encode_ms[i], i in broken, i + 1 in seen] for i, ms in transport
             if ms > LATENCY_MS + OUTPUT_SLACK_MS]
     # Recovery: the first capture time after the overload from which every frame is normal.
     end = OVERLOAD_S
